@@ -1,0 +1,143 @@
+import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../core/metrics.js';
+import type { DeadLetter, DeviceEvent, Reading } from '../core/reading.js';
+import type { OutgoingRecord, StreamName, StreamProducer } from '../core/seams.js';
+import { createBatcher, type Batcher } from '../core/batcher.js';
+import { normalize, type NormalizeOptions } from './normalize/index.js';
+
+export interface BridgeOptions {
+  lingerMs: number;
+  maxBatchRecords: number;
+  maxInflightRecords: number;
+  normalize: NormalizeOptions;
+}
+
+export interface BridgeDeps {
+  producer: StreamProducer;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export interface IngestInput {
+  deviceId: string;
+  topic: string;
+  payload: Buffer;
+  receivedAt: number;
+}
+
+export interface IngestOutcome {
+  readings: number;
+  rejected: number;
+}
+
+export interface Bridge {
+  /**
+   * Normalizes one publish and resolves once its readings (and dead letters) are acknowledged by the
+   * queue. The gateway admits the publish, and so sends the PUBACK, only after that.
+   */
+  ingest(input: IngestInput): Promise<IngestOutcome>;
+  publishEvent(event: DeviceEvent): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface QueuedRecord {
+  stream: StreamName;
+  record: OutgoingRecord;
+}
+
+export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
+  const log = deps.logger.child({ module: 'bridge' });
+  const { metrics } = deps;
+  let outageLogged = false;
+
+  const batcher: Batcher<QueuedRecord> = createBatcher<QueuedRecord>({
+    lingerMs: options.lingerMs,
+    maxBatchItems: options.maxBatchRecords,
+    maxPendingItems: options.maxInflightRecords,
+    flush: async (items) => {
+      const started = performance.now();
+      await deps.producer.sendBatch([...groupByStream(items)].map(([stream, records]) => ({ stream, records })));
+      metrics.producerBatchRecords.observe(items.length);
+      metrics.producerBatchSeconds.observe((performance.now() - started) / 1000);
+      metrics.inflightReadings.dec(items.length);
+    },
+    onFlushError: (error, attempt) => {
+      metrics.producerRetries.inc();
+      // One line when the outage starts, one when it ends: not one per record or per retry.
+      if (!outageLogged) {
+        outageLogged = true;
+        log.error({ err: error, attempt }, 'queue not accepting records; holding acknowledgements and retrying');
+      }
+    },
+    onRecovered: (failedForMs, attempts) => {
+      outageLogged = false;
+      log.warn({ outageMs: failedForMs, attempts }, 'queue accepting records again');
+    },
+  });
+
+  async function enqueue(records: QueuedRecord[]): Promise<void> {
+    metrics.inflightReadings.inc(records.length);
+    try {
+      await batcher.add(records);
+    } catch (error) {
+      metrics.inflightReadings.dec(records.length);
+      throw error;
+    }
+  }
+
+  return {
+    async ingest(input) {
+      const result = normalize(input, options.normalize);
+      const records: QueuedRecord[] = result.readings.map((reading) => ({
+        stream: 'telemetry',
+        record: telemetryRecord(reading),
+      }));
+      for (const rejection of result.rejections) {
+        metrics.rejections.inc({ code: rejection.code });
+        const deadLetter: DeadLetter = {
+          deviceId: input.deviceId,
+          code: rejection.code,
+          reason: rejection.reason,
+          topic: input.topic,
+          payload: input.payload.toString('base64'),
+          receivedAt: input.receivedAt,
+        };
+        records.push({
+          stream: 'deadletter',
+          record: { key: input.deviceId, value: JSON.stringify(deadLetter), timestamp: input.receivedAt },
+        });
+      }
+      if (result.rejections.length > 0) {
+        log.warn(
+          { deviceId: input.deviceId, topic: input.topic, codes: result.rejections.map((r) => r.code), reason: result.rejections[0]!.reason },
+          'payload rejected (dead-lettered)',
+        );
+      }
+      metrics.readingsNormalized.inc(result.readings.length);
+      await enqueue(records);
+      return { readings: result.readings.length, rejected: result.rejections.length };
+    },
+
+    async publishEvent(event) {
+      await enqueue([{ stream: 'events', record: { key: event.deviceId, value: JSON.stringify(event), timestamp: event.ts } }]);
+    },
+
+    async close() {
+      await batcher.close();
+    },
+  };
+}
+
+export function telemetryRecord(reading: Reading): OutgoingRecord {
+  return { key: reading.deviceId, value: JSON.stringify(reading), timestamp: reading.receivedAt };
+}
+
+function groupByStream(items: QueuedRecord[]): Map<StreamName, OutgoingRecord[]> {
+  const grouped = new Map<StreamName, OutgoingRecord[]>();
+  for (const item of items) {
+    let list = grouped.get(item.stream);
+    if (!list) grouped.set(item.stream, (list = []));
+    list.push(item.record);
+  }
+  return grouped;
+}

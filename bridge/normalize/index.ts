@@ -1,0 +1,198 @@
+/**
+ * The pure normalizer: one MQTT telemetry message → readings (DESIGN.md §2 "The reading") and rejections.
+ * No I/O, no clock (the receive time is an input), deterministic, and it never throws: bad device input is
+ * data to dead-letter (DESIGN.md §4 point 4), not an exception to crash the broker with.
+ *
+ * Which format a payload is read as — first matching row wins:
+ *
+ *   | condition                                      | format                                              |
+ *   |------------------------------------------------|-----------------------------------------------------|
+ *   | options.formatOverride is set                  | that format (a topic metric is used only by 'value') |
+ *   | topic devices/{id}/telemetry/$json             | JSON (./json.ts)                                    |
+ *   | topic devices/{id}/telemetry/$senml            | SenML JSON (./senml.ts)                             |
+ *   | topic devices/{id}/telemetry/$line             | line protocol (./line-protocol.ts)                  |
+ *   | topic devices/{id}/telemetry/{metric}          | plain value for {metric}: number, bool, short string |
+ *   | topic devices/{id}/telemetry, content:         |                                                     |
+ *   |   first non-blank character is `{`             | JSON object                                         |
+ *   |   first non-blank character is `[`             | SenML if every element is an object of SenML fields |
+ *   |                                                | with at least one SenML marker, else JSON array     |
+ *   |   at least one line parses as line protocol    | line protocol                                       |
+ *   |   a number, `true`/`false` (or NaN/inf)        | plain value, metric `value`                         |
+ *   |   anything else                                | rejected: UNKNOWN_FORMAT                            |
+ *
+ * Checks before any format: the topic must be a telemetry topic of the connected device (TOPIC_NOT_TELEMETRY),
+ * the payload non-empty (EMPTY_PAYLOAD, also for whitespace only), at most maxPayloadBytes (PAYLOAD_TOO_LARGE)
+ * and valid UTF-8 (INVALID_UTF8; a leading BOM is dropped). JSON is additionally limited to maxNestingDepth
+ * levels of containers, measured on the text before parsing (TOO_DEEP).
+ *
+ * Partial acceptance. A message is made of parts: a metric of a JSON object, an entry of `readings`, a SenML
+ * record, a line of line protocol. Valid parts become readings; every bad part becomes exactly one rejection
+ * (with `index` saying where, see ./rejections.ts) and does not stop the others. Problems that make the whole
+ * message unreadable reject it with no readings and a single rejection: too large, empty, invalid UTF-8,
+ * invalid JSON, too deep, unknown format, a broken SenML pack, not a telemetry topic, and more than
+ * maxReadingsPerMessage parts (TOO_MANY_READINGS; valid and rejected parts both count). A message that is
+ * well-formed but yields no part at all (`{}`, `[]`, only comments) is rejected as NO_READINGS.
+ *
+ * Shared rules for every reading (./validate.ts): metric names match METRIC_NAME_PATTERN
+ * (`^[A-Za-z_][A-Za-z0-9_.:-]*$`) and are at most maxMetricNameLength long; numbers are finite; strings, tag
+ * values and units are at most maxStringLength code points; tag keys follow the metric-name rule and may not
+ * be `device` or `ts_corrected`. Times follow ./timestamp.ts; a missing time is receivedAt, and a time more
+ * than maxFutureSkewMs after receivedAt becomes receivedAt with the tag `ts_corrected: "future"`.
+ */
+import type { Reading } from '../../core/reading.js';
+import { normalizeJson, parseJson } from './json.js';
+import { normalizeLineProtocol, tokenizeLineProtocol } from './line-protocol.js';
+import { defaultNormalizeOptions, type NormalizeOptions, type PayloadFormat } from './options.js';
+import { quote, rejection, type Rejection, type RejectionCode } from './rejections.js';
+import { looksLikeSenml, normalizeSenml } from './senml.js';
+import { parseTelemetryTopic, type TelemetryTopic } from './topic.js';
+import { parsePlainValue } from './value.js';
+import { createPartSink, finalizeDraft, TooManyParts, type ParseContext } from './validate.js';
+
+export { createNormalizeOptions, defaultNormalizeOptions } from './options.js';
+export type { NormalizeOptions, PayloadFormat } from './options.js';
+export { REJECTION_CODES } from './rejections.js';
+export type { Rejection, RejectionCode } from './rejections.js';
+export { parseTelemetryTopic } from './topic.js';
+export type { TelemetryTopic, TopicFormat } from './topic.js';
+export { METRIC_NAME_PATTERN, RESERVED_TAG_KEYS } from './validate.js';
+
+export interface NormalizeInput {
+  /** The authenticated connection's id: the only source of `Reading.deviceId`. */
+  deviceId: string;
+  topic: string;
+  payload: Buffer;
+  /** Epoch ms at the gateway; also "now" for relative SenML times and the future-skew check. */
+  receivedAt: number;
+}
+
+export interface NormalizeResult {
+  readings: Reading[];
+  rejections: Rejection[];
+}
+
+// Stateless between calls: decode() without { stream: true } starts afresh every time.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+const TOPIC_SHAPE = 'devices/{id}/telemetry[/{metric}|/$json|/$senml|/$line]';
+
+function whole(code: RejectionCode, reason: string): NormalizeResult {
+  return { readings: [], rejections: [rejection(code, reason)] };
+}
+
+export function normalize(input: NormalizeInput, options: NormalizeOptions = defaultNormalizeOptions): NormalizeResult {
+  try {
+    return normalizeUnguarded(input, options);
+  } catch (error) {
+    if (error instanceof TooManyParts) {
+      return whole('TOO_MANY_READINGS', `message carries more than ${error.limit} readings`);
+    }
+    // Only a bug in this module gets here; the message is still dead-lettered instead of breaking the broker.
+    const detail = error instanceof Error ? error.message : String(error);
+    return whole('UNKNOWN_FORMAT', `normalizer failed unexpectedly: ${detail.slice(0, 200)}`);
+  }
+}
+
+function normalizeUnguarded(input: NormalizeInput, options: NormalizeOptions): NormalizeResult {
+  const { deviceId, topic, payload, receivedAt } = input;
+  if (typeof deviceId !== 'string' || !Number.isFinite(receivedAt) || !(payload instanceof Uint8Array)) {
+    return whole('UNKNOWN_FORMAT', 'invalid normalizer input: needs a deviceId, a Buffer payload and a finite receivedAt');
+  }
+  const parsedTopic = parseTelemetryTopic(topic);
+  if (!parsedTopic) {
+    return whole('TOPIC_NOT_TELEMETRY', `topic ${quote(String(topic))} is not ${TOPIC_SHAPE}`);
+  }
+  if (parsedTopic.deviceId !== deviceId) {
+    return whole('TOPIC_NOT_TELEMETRY', `topic names device ${quote(parsedTopic.deviceId)}, not the connected device`);
+  }
+  if (payload.length === 0) return whole('EMPTY_PAYLOAD', 'payload is empty');
+  if (payload.length > options.maxPayloadBytes) {
+    return whole('PAYLOAD_TOO_LARGE', `payload has ${payload.length} bytes, more than ${options.maxPayloadBytes}`);
+  }
+  let text: string;
+  try {
+    text = utf8.decode(payload);
+  } catch {
+    return whole('INVALID_UTF8', 'payload is not valid UTF-8');
+  }
+  if (text.trim() === '') return whole('EMPTY_PAYLOAD', 'payload is only whitespace');
+
+  const context: ParseContext = {
+    options,
+    receivedAt,
+    sink: createPartSink(options.maxReadingsPerMessage),
+  };
+  const format: PayloadFormat | undefined =
+    options.formatOverride ?? parsedTopic.format ?? (parsedTopic.metric === undefined ? undefined : 'value');
+  const failure = format === undefined ? detectAndParse(text, context) : parseAs(format, text, parsedTopic, context);
+  if (failure) return failure;
+
+  const readings: Reading[] = [];
+  const rejections: Rejection[] = [];
+  for (const part of context.sink.parts) {
+    if ('rejection' in part) {
+      rejections.push(part.rejection);
+      continue;
+    }
+    const result = finalizeDraft(part.draft, { deviceId, receivedAt, options });
+    if ('code' in result) rejections.push(result);
+    else readings.push(result);
+  }
+  if (readings.length === 0 && rejections.length === 0) {
+    return whole('NO_READINGS', 'payload is well-formed but holds no readings');
+  }
+  return { readings, rejections };
+}
+
+/** Parses with a known format; returns a whole-message result only when the message cannot be read at all. */
+function parseAs(
+  format: PayloadFormat,
+  text: string,
+  topic: TelemetryTopic,
+  context: ParseContext,
+): NormalizeResult | undefined {
+  switch (format) {
+    case 'json':
+    case 'senml': {
+      const parsed = parseJson(text, context.options.maxNestingDepth);
+      if ('problem' in parsed) return whole(parsed.problem.code, parsed.problem.reason);
+      if (format === 'json') normalizeJson(parsed.value, context);
+      else normalizeSenml(parsed.value, context);
+      return undefined;
+    }
+    case 'line':
+      normalizeLineProtocol(tokenizeLineProtocol(text), context);
+      return undefined;
+    case 'value': {
+      const plain = parsePlainValue(text, true, context.options.maxStringLength);
+      if (plain === undefined) return whole('UNKNOWN_FORMAT', 'payload is not a plain value');
+      if ('problem' in plain) return whole(plain.problem.code, plain.problem.reason);
+      context.sink.draft({ metric: topic.metric ?? 'value', value: plain.value });
+      return undefined;
+    }
+  }
+}
+
+/** Content detection for `devices/{id}/telemetry` (the table at the top of this file). */
+function detectAndParse(text: string, context: ParseContext): NormalizeResult | undefined {
+  const first = text.trimStart().charAt(0);
+  if (first === '{' || first === '[') {
+    const parsed = parseJson(text, context.options.maxNestingDepth);
+    if ('problem' in parsed) return whole(parsed.problem.code, parsed.problem.reason);
+    if (looksLikeSenml(parsed.value)) normalizeSenml(parsed.value, context);
+    else normalizeJson(parsed.value, context);
+    return undefined;
+  }
+  const lines = tokenizeLineProtocol(text);
+  if (lines.anyValid) {
+    normalizeLineProtocol(lines, context);
+    return undefined;
+  }
+  const plain = parsePlainValue(text, false, context.options.maxStringLength);
+  if (plain === undefined) {
+    return whole('UNKNOWN_FORMAT', 'payload is not JSON, SenML, line protocol or a plain number or boolean');
+  }
+  if ('problem' in plain) return whole(plain.problem.code, plain.problem.reason);
+  context.sink.draft({ metric: 'value', value: plain.value });
+  return undefined;
+}

@@ -1,0 +1,162 @@
+import { isSluiceError, sluiceError, ErrorCodes } from './errors.js';
+
+export interface BatcherOptions<T> {
+  /** How long the first item of a batch may wait for company. */
+  lingerMs: number;
+  maxBatchItems: number;
+  /** Items accepted but not yet flushed; past it `add` waits, which is the backpressure to the caller. */
+  maxPendingItems: number;
+  flush: (items: T[]) => Promise<void>;
+  /** Delay before retrying a failed flush; grows with each attempt. */
+  retryDelayMs?: (attempt: number) => number;
+  onFlushError?: (error: unknown, attempt: number) => void;
+  onRecovered?: (failedForMs: number, attempts: number) => void;
+}
+
+export interface Batcher<T> {
+  /** Resolves when a flush containing every item has succeeded. */
+  add(items: T[]): Promise<void>;
+  pending(): number;
+  /** Flushes what is queued, then refuses new items. */
+  close(): Promise<void>;
+  /** Gives up: a flush being retried and everything queued fail with CLOSED. */
+  abort(): void;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Collects items from many callers into one flush, at most one flush at a time. While a flush is out,
+ * the next batch fills up, so batches grow by themselves under load and stay small when it is quiet.
+ * A failed flush is retried with the same items, in order, before anything newer is sent: nothing is
+ * dropped and nothing overtakes.
+ */
+export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
+  const retryDelay = options.retryDelayMs ?? ((attempt: number) => Math.min(100 * 2 ** attempt, 5000));
+  let queue: T[] = [];
+  let waiters: { upTo: number; waiter: Waiter }[] = [];
+  let pendingCount = 0;
+  let flushing = false;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const roomWaiters: (() => void)[] = [];
+  let idleWaiters: (() => void)[] = [];
+  let cancelRetry: (() => void) | undefined;
+  let aborted = false;
+
+  function schedule(): void {
+    if (flushing || queue.length === 0) return;
+    if (queue.length >= options.maxBatchItems || options.lingerMs === 0 || closed) {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      void flushNext();
+    } else if (!timer) {
+      timer = setTimeout(() => {
+        timer = undefined;
+        void flushNext();
+      }, options.lingerMs);
+    }
+  }
+
+  async function flushNext(): Promise<void> {
+    if (flushing || queue.length === 0) return;
+    flushing = true;
+    const take = Math.min(queue.length, options.maxBatchItems);
+    const items = queue.slice(0, take);
+    queue = queue.slice(take);
+    // Waiters whose last item is in this batch complete with it; the rest shift down.
+    const done = waiters.filter((w) => w.upTo <= take);
+    waiters = waiters.filter((w) => w.upTo > take).map((w) => ({ upTo: w.upTo - take, waiter: w.waiter }));
+    let attempt = 0;
+    let failingSince: number | undefined;
+    for (;;) {
+      try {
+        await options.flush(items);
+        if (failingSince !== undefined) options.onRecovered?.(Date.now() - failingSince, attempt);
+        for (const w of done) w.waiter.resolve();
+        break;
+      } catch (error) {
+        const retriable = !isSluiceError(error) || error.retriable;
+        if (!retriable || aborted) {
+          for (const w of done) w.waiter.reject(error);
+          break;
+        }
+        failingSince ??= Date.now();
+        options.onFlushError?.(error, attempt);
+        const stopped = await sleepUnlessCancelled(retryDelay(attempt));
+        attempt++;
+        if (stopped) {
+          const closedError = sluiceError(ErrorCodes.CLOSED, 'batcher closed while retrying', { cause: error });
+          for (const w of done) w.waiter.reject(closedError);
+          break;
+        }
+      }
+    }
+    pendingCount -= take;
+    flushing = false;
+    while (roomWaiters.length > 0 && pendingCount < options.maxPendingItems) roomWaiters.shift()!();
+    if (queue.length === 0 && !flushing) {
+      const idle = idleWaiters;
+      idleWaiters = [];
+      for (const resolve of idle) resolve();
+    }
+    schedule();
+  }
+
+  function sleepUnlessCancelled(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        cancelRetry = undefined;
+        resolve(false);
+      }, ms);
+      cancelRetry = () => {
+        clearTimeout(t);
+        cancelRetry = undefined;
+        resolve(true);
+      };
+    });
+  }
+
+  return {
+    async add(items) {
+      if (closed) throw sluiceError(ErrorCodes.CLOSED, 'batcher is closed');
+      if (items.length === 0) return;
+      while (pendingCount >= options.maxPendingItems) {
+        await new Promise<void>((resolve) => roomWaiters.push(resolve));
+        if (closed) throw sluiceError(ErrorCodes.CLOSED, 'batcher is closed');
+      }
+      pendingCount += items.length;
+      queue.push(...items);
+      const done = new Promise<void>((resolve, reject) => {
+        waiters.push({ upTo: queue.length, waiter: { resolve, reject } });
+      });
+      schedule();
+      return done;
+    },
+    pending: () => pendingCount,
+    abort() {
+      aborted = true;
+      closed = true;
+      cancelRetry?.();
+      const closedError = sluiceError(ErrorCodes.CLOSED, 'batcher aborted');
+      for (const w of waiters.splice(0)) w.waiter.reject(closedError);
+      pendingCount -= queue.length;
+      queue = [];
+      for (const resolve of roomWaiters.splice(0)) resolve();
+      for (const resolve of idleWaiters.splice(0)) resolve();
+    },
+    async close() {
+      closed = true;
+      for (const resolve of roomWaiters.splice(0)) resolve();
+      if (queue.length > 0 || flushing) {
+        await new Promise<void>((resolve) => {
+          idleWaiters.push(resolve);
+          schedule();
+        });
+      }
+    },
+  };
+}

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { sluiceError, ErrorCodes } from './errors.js';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const optionalText = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+/**
+ * Every environment variable Sluice reads, with its default. The README table and `.env.example`
+ * are checked against this schema by a test, so a variable added here must be documented there.
+ */
+export const configSchema = z.object({
+  MQTT_HOST: z.string().default('0.0.0.0'),
+  MQTT_PORT: port.default(1883),
+  MQTT_WS_PORT: port.default(8083),
+  MQTT_TLS_PORT: port.default(8883),
+  TLS_CERT: optionalText,
+  TLS_KEY: optionalText,
+  DASHBOARD_HOST: z.string().default('0.0.0.0'),
+  DASHBOARD_PORT: port.default(8080),
+  DASHBOARD_TOKEN: optionalText,
+  DATA_DIR: z.string().min(1).default('./data'),
+  KAFKA_BROKERS: optionalText,
+  KAFKA_CLIENT_ID: z.string().min(1).default('sluice'),
+  KAFKA_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" or "-" only')
+    .default('iot'),
+  KAFKA_PARTITIONS: positiveInt.default(6),
+  KAFKA_REPLICATION_FACTOR: positiveInt.default(1),
+  INFLUX_URL: optionalText.pipe(z.url().optional()),
+  INFLUX_TOKEN: z.string().default(''),
+  INFLUX_ORG: z.string().min(1).default('sluice'),
+  INFLUX_BUCKET: z.string().min(1).default('telemetry'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MAX_PAYLOAD_BYTES: positiveInt.default(65536),
+  BRIDGE_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(5),
+  BRIDGE_MAX_BATCH_RECORDS: positiveInt.default(2000),
+  BRIDGE_MAX_INFLIGHT_READINGS: positiveInt.default(200_000),
+  WRITER_BATCH_SIZE: positiveInt.default(5000),
+  WRITER_FLUSH_MS: positiveInt.default(500),
+  MEMORY_STORE_MAX_READINGS: positiveInt.default(1_000_000),
+  LIVE_WINDOW_MINUTES: positiveInt.default(15),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;
+
+export type RunMode = 'production' | 'embedded';
+
+export interface Config extends RawConfig {
+  readonly mode: RunMode;
+  readonly kafkaBrokers: readonly string[];
+}
+
+/**
+ * Validates the whole environment at once so an operator sees every bad variable in one message
+ * instead of fixing them one start-up at a time. The result is frozen: nothing re-reads the env later.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const parsed = configSchema.safeParse(pickKnown(env));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = issue.path.join('.') || '(environment)';
+      return `${name}=${JSON.stringify(env[String(issue.path[0])] ?? '')}: ${issue.message}`;
+    });
+    throw sluiceError(ErrorCodes.CONFIG_INVALID, `invalid configuration: ${problems.join('; ')}`, {
+      details: { problems },
+    });
+  }
+  const raw = parsed.data;
+  const problems: string[] = [];
+  const hasKafka = raw.KAFKA_BROKERS !== undefined;
+  const hasInflux = raw.INFLUX_URL !== undefined;
+  if (hasKafka !== hasInflux) {
+    problems.push(
+      'KAFKA_BROKERS and INFLUX_URL go together: set both for production, or neither for the embedded default',
+    );
+  }
+  if ((raw.TLS_CERT === undefined) !== (raw.TLS_KEY === undefined)) {
+    problems.push('TLS_CERT and TLS_KEY go together: set both to enable the TLS listener');
+  }
+  const kafkaBrokers = (raw.KAFKA_BROKERS ?? '')
+    .split(',')
+    .map((broker) => broker.trim())
+    .filter((broker) => broker.length > 0);
+  for (const broker of kafkaBrokers) {
+    if (!/^[^\s:]+:\d{1,5}$/.test(broker)) problems.push(`KAFKA_BROKERS: "${broker}" is not host:port`);
+  }
+  if (problems.length > 0) {
+    throw sluiceError(ErrorCodes.CONFIG_INVALID, `invalid configuration: ${problems.join('; ')}`, {
+      details: { problems },
+    });
+  }
+  return Object.freeze({ ...raw, mode: hasKafka ? 'production' : 'embedded', kafkaBrokers: Object.freeze(kafkaBrokers) });
+}
+
+export const configVariableNames: readonly string[] = Object.keys(configSchema.shape);
+
+function pickKnown(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  const known: Record<string, string | undefined> = {};
+  for (const name of configVariableNames) known[name] = env[name];
+  return known;
+}

@@ -1,0 +1,39 @@
+/**
+ * Every error Sluice raises on purpose carries a stable code and whether retrying can help,
+ * so callers branch on `code`/`retriable` instead of parsing messages.
+ */
+export interface SluiceError extends Error {
+  readonly code: string;
+  readonly retriable: boolean;
+  readonly details?: Record<string, unknown>;
+}
+
+export function sluiceError(
+  code: string,
+  message: string,
+  options: { retriable?: boolean; cause?: unknown; details?: Record<string, unknown> } = {},
+): SluiceError {
+  const error = new Error(message, { cause: options.cause }) as Error & {
+    code: string;
+    retriable: boolean;
+    details?: Record<string, unknown>;
+  };
+  error.name = 'SluiceError';
+  error.code = code;
+  error.retriable = options.retriable ?? false;
+  if (options.details) error.details = options.details;
+  return error;
+}
+
+export function isSluiceError(value: unknown): value is SluiceError {
+  return value instanceof Error && typeof (value as { code?: unknown }).code === 'string' && 'retriable' in value;
+}
+
+export const ErrorCodes = {
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  KAFKA_UNAVAILABLE: 'KAFKA_UNAVAILABLE',
+  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
+  STORE_REJECTED: 'STORE_REJECTED',
+  QUEUE_FULL: 'QUEUE_FULL',
+  CLOSED: 'CLOSED',
+} as const;

@@ -1,0 +1,52 @@
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric Sluice exports, defined in one place so names stay consistent across roles.
+ * One registry per process (tests create their own), never prom-client's global one.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'sluice_process_' });
+  const metrics = {
+    registry,
+    mqttConnections: new Gauge({ name: 'sluice_mqtt_connections', help: 'Connected MQTT clients', registers: [registry] }),
+    mqttConnects: new Counter({ name: 'sluice_mqtt_connects_total', help: 'Accepted MQTT connections', registers: [registry] }),
+    mqttAuthFailures: new Counter({ name: 'sluice_mqtt_auth_failures_total', help: 'Refused MQTT connections', labelNames: ['reason'] as const, registers: [registry] }),
+    mqttPublishes: new Counter({ name: 'sluice_mqtt_publishes_total', help: 'PUBLISH packets received from devices', labelNames: ['qos'] as const, registers: [registry] }),
+    aclViolations: new Counter({ name: 'sluice_acl_violations_total', help: 'Publishes or subscriptions refused by the topic ACL', labelNames: ['action'] as const, registers: [registry] }),
+    ackLatency: new Histogram({
+      name: 'sluice_ingest_ack_seconds',
+      help: 'Time from PUBLISH received to the publish admitted (for QoS 1: Kafka acknowledged, PUBACK follows)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    readingsNormalized: new Counter({ name: 'sluice_readings_normalized_total', help: 'Readings produced by the normalizer', registers: [registry] }),
+    rejections: new Counter({ name: 'sluice_deadletters_total', help: 'Payloads or parts of payloads dead-lettered', labelNames: ['code'] as const, registers: [registry] }),
+    producerBatchRecords: new Histogram({
+      name: 'sluice_producer_batch_records',
+      help: 'Records per producer batch',
+      buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000],
+      registers: [registry],
+    }),
+    producerBatchSeconds: new Histogram({
+      name: 'sluice_producer_batch_seconds',
+      help: 'Time for the queue to acknowledge one batch',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    producerRetries: new Counter({ name: 'sluice_producer_retries_total', help: 'Failed producer batches that were retried', registers: [registry] }),
+    inflightReadings: new Gauge({ name: 'sluice_bridge_inflight_records', help: 'Records accepted by the bridge and not yet acknowledged by the queue', registers: [registry] }),
+    storeWrites: new Counter({ name: 'sluice_store_points_written_total', help: 'Points written to the store', registers: [registry] }),
+    storeWriteSeconds: new Histogram({
+      name: 'sluice_store_write_seconds',
+      help: 'Store write latency per batch',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    storeRetries: new Counter({ name: 'sluice_store_retries_total', help: 'Failed store writes that were retried', registers: [registry] }),
+    liveReadings: new Counter({ name: 'sluice_live_readings_total', help: 'Readings received by the live feed', registers: [registry] }),
+  };
+  return metrics;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,104 @@
+import type { Reading } from './reading.js';
+
+/**
+ * The small interfaces between stages. Each has a Kafka / InfluxDB implementation and an embedded
+ * one side by side, so the pipeline code is identical in both ways of running.
+ */
+
+/** The streams of DESIGN §2; the Kafka topic is `{prefix}.{stream}`. */
+export type StreamName = 'telemetry' | 'events' | 'deadletter' | 'alerts';
+export const STREAM_NAMES: readonly StreamName[] = ['telemetry', 'events', 'deadletter', 'alerts'];
+
+export interface OutgoingRecord {
+  /** The device id: records of one device land in one partition, so their order is kept. */
+  key: string;
+  value: string;
+  timestamp?: number;
+}
+
+export interface ConsumedRecord {
+  key: string;
+  value: Buffer;
+  partition: number;
+  /** Kafka offsets are 64-bit: kept as decimal strings, as kafkajs does. */
+  offset: string;
+  timestamp: number;
+}
+
+export interface RecordBatch {
+  stream: StreamName;
+  partition: number;
+  records: ConsumedRecord[];
+}
+
+/** Resolves only once the queue has durably accepted every record (Kafka: acks = all). */
+export interface StreamProducer {
+  send(stream: StreamName, records: OutgoingRecord[]): Promise<void>;
+  /** Several streams in one request, so a retry never re-sends one stream without the other. */
+  sendBatch(batches: { stream: StreamName; records: OutgoingRecord[] }[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ConsumerOptions {
+  /** Members of one group share the partitions; a consumer without a group reads all of them. */
+  groupId?: string;
+  streams: StreamName[];
+  /** Where a group without committed offsets starts, or a group-less consumer always starts. */
+  from: 'earliest' | 'latest' | { timestamp: number };
+}
+
+/**
+ * A batch handler that resolves means "processed": its offsets are committed afterwards.
+ * A handler that throws leaves the offsets alone, and the batch is delivered again.
+ */
+export type BatchHandler = (batch: RecordBatch) => Promise<void>;
+
+export interface StreamConsumer {
+  run(handler: BatchHandler): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StreamBus {
+  readonly kind: 'kafka' | 'embedded';
+  /** Creates missing topics with the configured partitions and replication factor. */
+  ensureStreams(): Promise<void>;
+  createProducer(): Promise<StreamProducer>;
+  createConsumer(options: ConsumerOptions): StreamConsumer;
+  /** Whether the queue answers right now; for /readyz. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface ReadingQuery {
+  deviceId: string;
+  metric?: string;
+  since?: number;
+  limit?: number;
+}
+
+/** Where readings end up for good. Writing the same reading twice stores one point. */
+export interface ReadingStore {
+  readonly kind: 'influx' | 'memory';
+  write(readings: readonly Reading[]): Promise<void>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Recent readings and device status, kept in memory for the API and the dashboard. */
+export interface FleetState {
+  add(readings: readonly Reading[]): void;
+  setStatus(deviceId: string, status: DeviceStatus, ts: number): void;
+  query(query: ReadingQuery): Reading[];
+  devices(): DeviceSummary[];
+}
+
+export type DeviceStatus = 'online' | 'offline';
+
+export interface DeviceSummary {
+  id: string;
+  status: DeviceStatus | 'unknown';
+  statusSince?: number;
+  /** Epoch ms of the newest reading or status change; 0 when never seen. */
+  lastSeen: number;
+  latest: Record<string, { value: Reading['value']; unit?: string; ts: number }>;
+}

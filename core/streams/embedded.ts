@@ -1,0 +1,267 @@
+import { EventEmitter } from 'node:events';
+import { partitionForKey } from '../murmur2.js';
+import { sluiceError, ErrorCodes } from '../errors.js';
+import type {
+  BatchHandler,
+  ConsumedRecord,
+  ConsumerOptions,
+  OutgoingRecord,
+  StreamBus,
+  StreamConsumer,
+  StreamName,
+  StreamProducer,
+} from '../seams.js';
+import { STREAM_NAMES } from '../seams.js';
+
+export interface EmbeddedBusOptions {
+  partitions: number;
+  /**
+   * Records kept per partition. Records every group has committed are dropped first; past this
+   * bound a producer waits until consumers catch up, so memory stays bounded without losing data.
+   */
+  maxRecordsPerPartition?: number;
+  maxBatchRecords?: number;
+  retryDelayMs?: number;
+}
+
+interface Partition {
+  /** Offset of records[0]. */
+  base: number;
+  records: ConsumedRecord[];
+}
+
+interface Group {
+  committed: Map<string, number>; // `${stream}:${partition}` → next offset to read
+  members: Set<EmbeddedConsumerState>;
+}
+
+interface EmbeddedConsumerState {
+  assigned: Set<string>;
+  wake: () => void;
+}
+
+/**
+ * An in-process stand-in for Kafka with the same semantics the pipeline relies on: keyed records go to
+ * the murmur2 partition, order is kept per partition, groups share partitions and commit offsets after
+ * a batch handler resolves, and a failed batch is delivered again.
+ */
+export function createEmbeddedBus(options: EmbeddedBusOptions): StreamBus {
+  const partitionCount = options.partitions;
+  const maxRecords = options.maxRecordsPerPartition ?? 100_000;
+  const maxBatch = options.maxBatchRecords ?? 1000;
+  const retryDelayMs = options.retryDelayMs ?? 200;
+  const appended = new EventEmitter();
+  appended.setMaxListeners(0);
+  const trimmed = new EventEmitter();
+  trimmed.setMaxListeners(0);
+  const streams = new Map<StreamName, Partition[]>();
+  const groups = new Map<string, Group>();
+  const consumers = new Set<StreamConsumer>();
+  let closed = false;
+
+  for (const name of STREAM_NAMES) {
+    streams.set(
+      name,
+      Array.from({ length: partitionCount }, () => ({ base: 0, records: [] })),
+    );
+  }
+
+  const slot = (stream: StreamName, partition: number): string => `${stream}:${partition}`;
+  const partitionOf = (stream: StreamName, index: number): Partition => streams.get(stream)![index]!;
+
+  function endOffset(stream: StreamName, index: number): number {
+    const p = partitionOf(stream, index);
+    return p.base + p.records.length;
+  }
+
+  /** Drop what every group has committed; group-less readers only ever see what is still kept. */
+  function trim(stream: StreamName, index: number): void {
+    const p = partitionOf(stream, index);
+    let lowestCommitted = endOffset(stream, index);
+    for (const group of groups.values()) {
+      lowestCommitted = Math.min(lowestCommitted, group.committed.get(slot(stream, index)) ?? p.base);
+    }
+    const removable = Math.min(lowestCommitted - p.base, p.records.length - Math.floor(maxRecords / 2));
+    if (removable > 0) {
+      p.records.splice(0, removable);
+      p.base += removable;
+      trimmed.emit('trim');
+    }
+  }
+
+  async function waitForRoom(stream: StreamName, index: number): Promise<void> {
+    while (partitionOf(stream, index).records.length >= maxRecords) {
+      trim(stream, index);
+      if (partitionOf(stream, index).records.length < maxRecords) return;
+      if (closed) throw sluiceError(ErrorCodes.CLOSED, 'embedded queue closed');
+      await new Promise<void>((resolve) => trimmed.once('trim', resolve));
+    }
+  }
+
+  async function send(stream: StreamName, records: OutgoingRecord[]): Promise<void> {
+    if (closed) throw sluiceError(ErrorCodes.CLOSED, 'embedded queue closed', { retriable: false });
+    const touched = new Set<number>();
+    for (const record of records) {
+      const index = partitionForKey(record.key, partitionCount);
+      await waitForRoom(stream, index);
+      const p = partitionOf(stream, index);
+      p.records.push({
+        key: record.key,
+        value: Buffer.from(record.value, 'utf8'),
+        partition: index,
+        offset: String(p.base + p.records.length),
+        timestamp: record.timestamp ?? Date.now(),
+      });
+      touched.add(index);
+    }
+    if (touched.size > 0) appended.emit('append');
+  }
+
+  function createConsumer(consumerOptions: ConsumerOptions): StreamConsumer {
+    const state: EmbeddedConsumerState = { assigned: new Set(), wake: () => undefined };
+    const ownPositions = new Map<string, number>();
+    let running = false;
+    let stopped = false;
+    let loop: Promise<void> | undefined;
+    const group = consumerOptions.groupId ? groupFor(consumerOptions.groupId) : undefined;
+
+    function startPosition(stream: StreamName, index: number): number {
+      const p = partitionOf(stream, index);
+      const from = consumerOptions.from;
+      if (from === 'earliest') return p.base;
+      if (from === 'latest') return endOffset(stream, index);
+      const found = p.records.findIndex((record) => record.timestamp >= from.timestamp);
+      return found === -1 ? endOffset(stream, index) : p.base + found;
+    }
+
+    function position(key: string, stream: StreamName, index: number): number {
+      const positions = group ? group.committed : ownPositions;
+      let at = positions.get(key);
+      if (at === undefined) {
+        at = startPosition(stream, index);
+        positions.set(key, at);
+      }
+      return Math.max(at, partitionOf(stream, index).base);
+    }
+
+    async function runLoop(handler: BatchHandler): Promise<void> {
+      while (!stopped) {
+        // True while any partition had work: then poll again at once rather than idling.
+        let busy = false;
+        for (const stream of consumerOptions.streams) {
+          for (let index = 0; index < partitionCount; index++) {
+            const key = slot(stream, index);
+            if (group && !state.assigned.has(key)) continue;
+            const from = position(key, stream, index);
+            const p = partitionOf(stream, index);
+            const end = endOffset(stream, index);
+            if (from >= end) continue;
+            const records = p.records.slice(from - p.base, Math.min(end, from + maxBatch) - p.base);
+            try {
+              await handler({ stream, partition: index, records });
+              (group ? group.committed : ownPositions).set(key, from + records.length);
+              trim(stream, index);
+            } catch {
+              // Not committed: the same records come again after a pause, as with a Kafka consumer.
+              await waitOrWake(retryDelayMs);
+            }
+            busy = true;
+            if (stopped) return;
+          }
+        }
+        if (!busy) await waitOrWake(1000);
+      }
+    }
+
+    function waitOrWake(ms: number): Promise<void> {
+      return new Promise((resolve) => {
+        const finish = (): void => {
+          clearTimeout(timer);
+          appended.off('append', finish);
+          state.wake = () => undefined;
+          resolve();
+        };
+        const timer = setTimeout(finish, ms);
+        appended.once('append', finish);
+        state.wake = finish;
+      });
+    }
+
+    const consumer: StreamConsumer = {
+      async run(handler) {
+        if (running) throw new Error('consumer already running');
+        running = true;
+        if (group) {
+          group.members.add(state);
+          rebalance(group, consumerOptions.streams);
+        } else {
+          for (const stream of consumerOptions.streams) {
+            for (let index = 0; index < partitionCount; index++) position(slot(stream, index), stream, index);
+          }
+        }
+        loop = runLoop(handler);
+      },
+      async close() {
+        stopped = true;
+        state.wake();
+        await loop;
+        if (group) {
+          group.members.delete(state);
+          rebalance(group, consumerOptions.streams);
+        }
+        consumers.delete(consumer);
+      },
+    };
+    consumers.add(consumer);
+    return consumer;
+  }
+
+  function groupFor(groupId: string): Group {
+    let group = groups.get(groupId);
+    if (!group) {
+      group = { committed: new Map(), members: new Set() };
+      groups.set(groupId, group);
+    }
+    return group;
+  }
+
+  /** Round-robin assignment, like Kafka's RoundRobinAssignor, redone whenever a member joins or leaves. */
+  function rebalance(group: Group, streamNames: StreamName[]): void {
+    const members = [...group.members];
+    for (const member of members) member.assigned.clear();
+    if (members.length === 0) return;
+    let next = 0;
+    for (const stream of streamNames) {
+      for (let index = 0; index < partitionCount; index++) {
+        members[next % members.length]!.assigned.add(slot(stream, index));
+        next++;
+      }
+    }
+    for (const member of members) member.wake();
+  }
+
+  return {
+    kind: 'embedded',
+    async ensureStreams() {
+      // Streams exist from construction; nothing to create.
+    },
+    async createProducer(): Promise<StreamProducer> {
+      return {
+        send,
+        async sendBatch(batches) {
+          for (const batch of batches) await send(batch.stream, batch.records);
+        },
+        close: async () => undefined,
+      };
+    },
+    createConsumer,
+    async ping() {
+      return !closed;
+    },
+    async close() {
+      for (const consumer of [...consumers]) await consumer.close();
+      closed = true;
+      trimmed.emit('trim');
+    },
+  };
+}

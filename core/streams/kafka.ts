@@ -1,0 +1,245 @@
+import { Kafka, logLevel as KafkaLogLevel, CompressionTypes, Partitioners, type Admin, type Consumer, type Producer, type LogEntry } from 'kafkajs';
+import type { Logger } from '../logger.js';
+import { sluiceError, ErrorCodes } from '../errors.js';
+import type {
+  BatchHandler,
+  ConsumerOptions,
+  OutgoingRecord,
+  StreamBus,
+  StreamConsumer,
+  StreamName,
+  StreamProducer,
+} from '../seams.js';
+import { STREAM_NAMES } from '../seams.js';
+
+export interface KafkaBusOptions {
+  brokers: readonly string[];
+  clientId: string;
+  topicPrefix: string;
+  partitions: number;
+  replicationFactor: number;
+  logger: Logger;
+}
+
+export function topicName(prefix: string, stream: StreamName): string {
+  return `${prefix}.${stream}`;
+}
+
+/**
+ * kafkajs behind the StreamBus seam. The rest of Sluice never imports kafkajs, so the client can be
+ * swapped (or its quirks fixed) here alone.
+ */
+export function createKafkaBus(options: KafkaBusOptions): StreamBus {
+  const log = options.logger.child({ module: 'kafka' });
+  const kafka = new Kafka({
+    clientId: options.clientId,
+    brokers: [...options.brokers],
+    logLevel: KafkaLogLevel.WARN,
+    logCreator: () => (entry: LogEntry) => forwardKafkaLog(log, entry),
+    retry: { initialRetryTime: 200, retries: 8 },
+  });
+  const streamOf = new Map<string, StreamName>(STREAM_NAMES.map((s) => [topicName(options.topicPrefix, s), s]));
+  const closers = new Set<() => Promise<void>>();
+  let admin: Admin | undefined;
+
+  async function connectedAdmin(): Promise<Admin> {
+    if (!admin) {
+      const created = kafka.admin();
+      await created.connect();
+      admin = created;
+    }
+    return admin;
+  }
+
+  return {
+    kind: 'kafka',
+
+    async ensureStreams() {
+      const client = await connectedAdmin();
+      const existing = new Set(await client.listTopics());
+      const missing = STREAM_NAMES.map((s) => topicName(options.topicPrefix, s)).filter((t) => !existing.has(t));
+      if (missing.length === 0) return;
+      const configEntries =
+        options.replicationFactor >= 3
+          ? [{ name: 'min.insync.replicas', value: String(options.replicationFactor - 1) }]
+          : [];
+      await client.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({
+          topic,
+          numPartitions: options.partitions,
+          replicationFactor: options.replicationFactor,
+          configEntries,
+        })),
+      });
+      log.info({ topics: missing, partitions: options.partitions, replicationFactor: options.replicationFactor }, 'created topics');
+    },
+
+    async createProducer(): Promise<StreamProducer> {
+      // Idempotent with acks = all: a retried send cannot duplicate or reorder records in a partition.
+      // kafkajs retries a few times within a send; after that the bridge's batcher retries the batch,
+      // so an outage is seen (and logged once) instead of hanging inside the client forever.
+      const producer: Producer = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+        retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+      });
+      await producer.connect();
+      const close = async (): Promise<void> => {
+        closers.delete(close);
+        await producer.disconnect();
+      };
+      closers.add(close);
+      const toMessages = (records: OutgoingRecord[]) =>
+        records.map((r) => ({ key: r.key, value: r.value, timestamp: r.timestamp === undefined ? undefined : String(r.timestamp) }));
+      const sendBatch = async (batches: { stream: StreamName; records: OutgoingRecord[] }[]): Promise<void> => {
+        const topicMessages = batches
+          .filter((b) => b.records.length > 0)
+          .map((b) => ({ topic: topicName(options.topicPrefix, b.stream), messages: toMessages(b.records) }));
+        if (topicMessages.length === 0) return;
+        try {
+          await producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+        } catch (error) {
+          const count = topicMessages.reduce((n, t) => n + t.messages.length, 0);
+          throw sluiceError(ErrorCodes.KAFKA_UNAVAILABLE, `kafka did not accept ${count} records: ${(error as Error).message}`, {
+            retriable: (error as { retriable?: boolean }).retriable ?? true,
+            cause: error,
+          });
+        }
+      };
+      return {
+        send: (stream, records) => sendBatch([{ stream, records }]),
+        sendBatch,
+        close,
+      };
+    },
+
+    createConsumer(consumerOptions: ConsumerOptions): StreamConsumer {
+      return createKafkaStreamConsumer(kafka, options, consumerOptions, streamOf, log, closers);
+    },
+
+    async ping() {
+      try {
+        const client = await connectedAdmin();
+        await client.describeCluster();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+
+    async close() {
+      for (const close of [...closers].reverse()) await close();
+      await admin?.disconnect();
+      admin = undefined;
+    },
+  };
+}
+
+function createKafkaStreamConsumer(
+  kafka: Kafka,
+  options: KafkaBusOptions,
+  consumerOptions: ConsumerOptions,
+  streamOf: Map<string, StreamName>,
+  log: Logger,
+  closers: Set<() => Promise<void>>,
+): StreamConsumer {
+  // A reader that is not part of a group still needs a group id in Kafka: a unique one that never commits.
+  const isGroupMember = consumerOptions.groupId !== undefined;
+  const groupId = consumerOptions.groupId ?? `${options.clientId}-reader-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  const consumer: Consumer = kafka.consumer({
+    groupId,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3000,
+    allowAutoTopicCreation: false,
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10_000 },
+  });
+  const topics = consumerOptions.streams.map((s) => topicName(options.topicPrefix, s));
+  let stopping = false;
+
+  const close = async (): Promise<void> => {
+    closers.delete(close);
+    stopping = true;
+    await consumer.disconnect();
+  };
+  closers.add(close);
+
+  return {
+    async run(handler: BatchHandler) {
+      await consumer.connect();
+      const from = consumerOptions.from;
+      await consumer.subscribe({ topics, fromBeginning: from === 'earliest' });
+      if (typeof from === 'object') {
+        await seekOnAssignment(consumer, kafka, topics, from);
+      }
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
+          if (batch.messages.length === 0 || stopping || !isRunning() || isStale()) return;
+          const stream = streamOf.get(batch.topic);
+          if (!stream) return;
+          const records = batch.messages.map((m) => ({
+            key: m.key?.toString('utf8') ?? '',
+            value: m.value ?? Buffer.alloc(0),
+            partition: batch.partition,
+            offset: m.offset,
+            timestamp: Number(m.timestamp),
+          }));
+          await handler({ stream, partition: batch.partition, records });
+          const next = (BigInt(batch.lastOffset()) + 1n).toString();
+          if (isGroupMember) {
+            await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+          }
+          await heartbeat();
+        },
+      });
+    },
+    close,
+  };
+}
+
+/**
+ * kafkajs seeks only after `run()` has joined the group, so "from this time" positions are applied on
+ * the GROUP_JOIN event. A throwaway group without commits starts at the end by itself.
+ */
+async function seekOnAssignment(
+  consumer: Consumer,
+  kafka: Kafka,
+  topics: string[],
+  from: ConsumerOptions['from'],
+): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const offsets = new Map<string, { partition: number; offset: string }[]>();
+  try {
+    for (const topic of topics) {
+      offsets.set(
+        topic,
+        typeof from === 'object'
+          ? (await admin.fetchTopicOffsetsByTimestamp(topic, from.timestamp)).map((o) => ({ partition: o.partition, offset: o.offset }))
+          : [],
+      );
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+      for (const partition of partitions) {
+        const offset = offsets.get(topic)?.find((o) => o.partition === partition)?.offset;
+        if (offset !== undefined && offset !== '-1') consumer.seek({ topic, partition, offset });
+      }
+    }
+  });
+}
+
+function forwardKafkaLog(log: Logger, entry: LogEntry): void {
+  const { message, ...rest } = entry.log;
+  // Our limited producer retries are deliberate (see createProducer): the batcher retries on top.
+  if (message.startsWith('Limiting retries for the idempotent producer')) return;
+  const level = entry.level === KafkaLogLevel.ERROR ? 'error' : entry.level === KafkaLogLevel.WARN ? 'warn' : 'debug';
+  log[level]({ kafkaModule: entry.namespace, ...rest }, message);
+}

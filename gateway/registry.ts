@@ -1,0 +1,142 @@
+import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { sluiceError } from '../core/errors.js';
+
+const scrypt = (secret: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> =>
+  new Promise((resolve, reject) =>
+    scryptCallback(secret, salt, keylen, options, (error, key) => (error ? reject(error) : resolve(key))),
+  );
+
+/**
+ * scrypt cost: tens of milliseconds per check, so guessing secrets is slow work while a fleet of
+ * thousands can still connect in reasonable time (successful checks are cached, see `verify`).
+ */
+const SCRYPT = { N: 2 ** 14, r: 8, p: 1, keylen: 32, maxmem: 64 * 1024 * 1024 };
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+interface StoredDevice {
+  hash: string;
+  createdAt: string;
+}
+
+interface RegistryFile {
+  version: 1;
+  devices: Record<string, StoredDevice>;
+}
+
+export interface DeviceRegistry {
+  /** Creates the devices with fresh secrets; the secrets are returned once and never stored. */
+  add(ids: string[]): Promise<{ id: string; secret: string }[]>;
+  remove(id: string): Promise<boolean>;
+  list(): Promise<{ id: string; createdAt: string }[]>;
+  verify(id: string, secret: string): Promise<boolean>;
+  has(id: string): Promise<boolean>;
+}
+
+export function registryPath(dataDir: string): string {
+  return join(dataDir, 'devices.json');
+}
+
+/**
+ * Devices and their secret hashes in `DATA_DIR/devices.json`. The file is re-read when its mtime
+ * changes, so a running gateway sees `sluice devices add/remove` without a restart.
+ */
+export function createDeviceRegistry(dataDir: string): DeviceRegistry {
+  const path = registryPath(dataDir);
+  let cached: { mtimeMs: number; file: RegistryFile } | undefined;
+  // Reconnects are frequent (flaky radio links); remembering the last good secret per device as a
+  // fast digest spares a full scrypt each time. Dropped whenever the registry file changes.
+  let verifiedDigests = new Map<string, Buffer>();
+
+  async function load(): Promise<RegistryFile> {
+    let mtimeMs: number;
+    try {
+      mtimeMs = (await stat(path)).mtimeMs;
+    } catch {
+      return { version: 1, devices: {} };
+    }
+    if (cached && cached.mtimeMs === mtimeMs) return cached.file;
+    const file = JSON.parse(await readFile(path, 'utf8')) as RegistryFile;
+    cached = { mtimeMs, file };
+    verifiedDigests = new Map();
+    return file;
+  }
+
+  async function save(file: RegistryFile): Promise<void> {
+    await mkdir(dirname(path), { recursive: true });
+    // Write-then-rename: a gateway reading concurrently sees the old or the new file, never half of one.
+    const temporary = `${path}.${process.pid}.tmp`;
+    await writeFile(temporary, JSON.stringify(file, null, 2), { mode: 0o600 });
+    await rename(temporary, path);
+    cached = undefined;
+  }
+
+  return {
+    async add(ids) {
+      const file = await load();
+      for (const id of ids) {
+        if (!DEVICE_ID_PATTERN.test(id)) {
+          throw sluiceError('DEVICE_ID_INVALID', `device id "${id}" must match ${DEVICE_ID_PATTERN.source}`);
+        }
+      }
+      const created: { id: string; secret: string }[] = [];
+      for (const id of ids) {
+        const secret = randomBytes(18).toString('base64url');
+        file.devices[id] = { hash: await hashSecret(secret), createdAt: new Date().toISOString() };
+        created.push({ id, secret });
+      }
+      await save(file);
+      return created;
+    },
+    async remove(id) {
+      const file = await load();
+      if (!(id in file.devices)) return false;
+      delete file.devices[id];
+      await save(file);
+      return true;
+    },
+    async list() {
+      const file = await load();
+      return Object.entries(file.devices)
+        .map(([id, device]) => ({ id, createdAt: device.createdAt }))
+        .sort((a, b) => a.id.localeCompare(b.id));
+    },
+    async has(id) {
+      return id in (await load()).devices;
+    },
+    async verify(id, secret) {
+      const device = (await load()).devices[id];
+      if (!device) {
+        // Same work for unknown ids, so timing does not tell which ids exist.
+        await hashSecret(secret);
+        return false;
+      }
+      const digest = createHash('sha256').update(device.hash).update('\0').update(secret).digest();
+      const known = verifiedDigests.get(id);
+      if (known && timingSafeEqual(known, digest)) return true;
+      const ok = await verifySecret(secret, device.hash);
+      if (ok) verifiedDigests.set(id, digest);
+      return ok;
+    },
+  };
+}
+
+export async function hashSecret(secret: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scrypt(secret, salt, SCRYPT.keylen, SCRYPT);
+  return ['scrypt', SCRYPT.N, SCRYPT.r, SCRYPT.p, salt.toString('base64'), key.toString('base64')].join('$');
+}
+
+export async function verifySecret(secret: string, stored: string): Promise<boolean> {
+  const [scheme, n, r, p, salt, key] = stored.split('$');
+  if (scheme !== 'scrypt' || !n || !r || !p || !salt || !key) return false;
+  const expected = Buffer.from(key, 'base64');
+  const actual = await scrypt(secret, Buffer.from(salt, 'base64'), expected.length, {
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+    maxmem: SCRYPT.maxmem,
+  });
+  return timingSafeEqual(actual, expected);
+}

@@ -1,0 +1,47 @@
+import { Kafka, logLevel } from 'kafkajs';
+
+export interface KafkaRecord {
+  key: string;
+  value: string;
+  partition: number;
+  timestamp: number;
+}
+
+/**
+ * Reads a topic from the beginning with a throwaway consumer until `until` is satisfied or the
+ * deadline passes; returns every record seen.
+ */
+export async function readTopic(
+  brokers: string,
+  topic: string,
+  until: (records: KafkaRecord[]) => boolean,
+  timeoutMs = 30_000,
+): Promise<KafkaRecord[]> {
+  const kafka = new Kafka({ clientId: 'sluice-test-reader', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `test-reader-${Date.now()}-${Math.random().toString(36).slice(2)}` });
+  const records: KafkaRecord[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out reading ${topic}: saw ${records.length} records`)), timeoutMs);
+      void consumer.run({
+        eachMessage: async ({ message, partition }) => {
+          records.push({
+            key: message.key?.toString() ?? '',
+            value: message.value?.toString() ?? '',
+            partition,
+            timestamp: Number(message.timestamp),
+          });
+          if (until(records)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
+}

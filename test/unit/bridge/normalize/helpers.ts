@@ -1,0 +1,48 @@
+import type { Reading } from '../../../../core/reading.js';
+import {
+  createNormalizeOptions,
+  normalize,
+  type NormalizeOptions,
+  type NormalizeResult,
+} from '../../../../bridge/normalize/index.js';
+
+/** 2024-11-25T00:00:00Z, the receive time of every fixture unless a test says otherwise. */
+export const RECEIVED_AT = Date.UTC(2024, 10, 25);
+export const DEVICE = 'd1';
+export const BASE_TOPIC = `devices/${DEVICE}/telemetry`;
+
+export function run(
+  payload: string | Buffer,
+  topic: string = BASE_TOPIC,
+  options?: Partial<NormalizeOptions>,
+): NormalizeResult {
+  return normalize(
+    {
+      deviceId: DEVICE,
+      topic,
+      payload: typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload,
+      receivedAt: RECEIVED_AT,
+    },
+    options === undefined ? undefined : createNormalizeOptions(options),
+  );
+}
+
+/** The reading a fixture should produce, with the fields every reading shares filled in. */
+export function reading(metric: string, value: Reading['value'], extra: Partial<Reading> = {}): Reading {
+  const { unit, tags, ts, ...rest } = extra;
+  return {
+    deviceId: DEVICE,
+    metric,
+    value,
+    ...(unit === undefined ? {} : { unit }),
+    ts: ts ?? RECEIVED_AT,
+    receivedAt: RECEIVED_AT,
+    ...(tags === undefined ? {} : { tags }),
+    ...rest,
+  };
+}
+
+/** Codes of the rejections, in order, for compact assertions. */
+export function codes(result: NormalizeResult): string[] {
+  return result.rejections.map((r) => r.code);
+}

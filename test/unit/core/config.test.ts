@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../core/config.js';
+
+describe('loadConfig', () => {
+  it('uses the documented defaults and the embedded mode on an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ mode: 'embedded', MQTT_PORT: 1883, MQTT_WS_PORT: 8083, DASHBOARD_PORT: 8080, DATA_DIR: './data', KAFKA_TOPIC_PREFIX: 'iot', LOG_LEVEL: 'info' });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('switches to production when both KAFKA_BROKERS and INFLUX_URL are set', () => {
+    const config = loadConfig({ KAFKA_BROKERS: 'a:9092, b:9093', INFLUX_URL: 'http://127.0.0.1:8086' });
+    expect(config.mode).toBe('production');
+    expect(config.kafkaBrokers).toEqual(['a:9092', 'b:9093']);
+  });
+
+  it('names every bad variable in one message', () => {
+    try {
+      loadConfig({ MQTT_PORT: 'abc', KAFKA_PARTITIONS: '0', LOG_LEVEL: 'loud' });
+      expect.unreachable('loadConfig should have thrown');
+    } catch (error) {
+      const message = (error as Error).message;
+      expect(error).toMatchObject({ code: 'CONFIG_INVALID' });
+      expect(message).toContain('MQTT_PORT');
+      expect(message).toContain('KAFKA_PARTITIONS');
+      expect(message).toContain('LOG_LEVEL');
+    }
+  });
+
+  it('refuses half a production setup', () => {
+    expect(() => loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092' })).toThrow(/KAFKA_BROKERS and INFLUX_URL go together/);
+    expect(() => loadConfig({ KAFKA_BROKERS: 'nohost', INFLUX_URL: 'http://x' })).toThrow(/not host:port/);
+  });
+});

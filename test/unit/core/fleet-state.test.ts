@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { createFleetState } from '../../../core/fleet-state.js';
+import type { Reading } from '../../../core/reading.js';
+
+const reading = (deviceId: string, metric: string, ts: number, value: number): Reading => ({ deviceId, metric, ts, value, receivedAt: ts });
+
+describe('createFleetState', () => {
+  it('returns readings per device and metric in time order, whatever the arrival order', () => {
+    const fleet = createFleetState({ windowMs: Infinity, maxPerSeries: 100, maxReadings: 1000 });
+    fleet.add([reading('d1', 't', 30, 3), reading('d1', 't', 10, 1), reading('d1', 't', 20, 2), reading('d1', 'h', 15, 9)]);
+    expect(fleet.query({ deviceId: 'd1', metric: 't' }).map((r) => r.value)).toEqual([1, 2, 3]);
+    expect(fleet.query({ deviceId: 'd1' }).map((r) => r.value)).toEqual([1, 9, 2, 3]);
+    expect(fleet.query({ deviceId: 'd1', metric: 't', since: 20 }).map((r) => r.value)).toEqual([2, 3]);
+  });
+
+  it('keeps one point per series and timestamp, like InfluxDB (last write wins)', () => {
+    const fleet = createFleetState({ windowMs: Infinity, maxPerSeries: 100, maxReadings: 1000 });
+    fleet.add([reading('d1', 't', 10, 1)]);
+    fleet.add([reading('d1', 't', 10, 1)]);
+    fleet.add([reading('d1', 't', 10, 2)]);
+    expect(fleet.query({ deviceId: 'd1' }).map((r) => r.value)).toEqual([2]);
+    expect(fleet.size()).toBe(1);
+  });
+
+  it('bounds each series and the whole state', () => {
+    const fleet = createFleetState({ windowMs: Infinity, maxPerSeries: 5, maxReadings: 20 });
+    for (let i = 0; i < 50; i++) fleet.add([reading('d1', 't', i, i)]);
+    expect(fleet.query({ deviceId: 'd1' }).map((r) => r.value)).toEqual([45, 46, 47, 48, 49]);
+    for (let d = 0; d < 10; d++) for (let i = 0; i < 5; i++) fleet.add([reading(`x${d}`, 't', i, i)]);
+    expect(fleet.size()).toBeLessThanOrEqual(20);
+  });
+
+  it('drops readings that fall out of the time window', () => {
+    let now = 1000;
+    const fleet = createFleetState({ windowMs: 100, maxPerSeries: 100, maxReadings: 1000, now: () => now });
+    fleet.add([reading('d1', 't', 950, 1), reading('d1', 't', 990, 2)]);
+    now = 1070;
+    expect(fleet.query({ deviceId: 'd1' }).map((r) => r.value)).toEqual([2]);
+  });
+
+  it('summarises devices with status, last seen and latest value per metric', () => {
+    const fleet = createFleetState({ windowMs: Infinity, maxPerSeries: 100, maxReadings: 1000 });
+    fleet.add([{ ...reading('d1', 'temperature', 10, 21.5), unit: 'Cel' }, reading('d1', 'temperature', 20, 22)]);
+    fleet.setStatus('d1', 'online', 5);
+    fleet.setStatus('d1', 'offline', 3); // older news does not override newer
+    expect(fleet.devices()).toEqual([
+      { id: 'd1', status: 'online', statusSince: 5, lastSeen: 20, latest: { temperature: { value: 22, ts: 20 } } },
+    ]);
+  });
+});
