@@ -38,7 +38,7 @@ describe('epochMsFromIso: ISO-8601 strings', () => {
     ['UTC with Z', '2024-11-25T00:00:00Z', Date.UTC(2024, 10, 25)],
     ['lowercase z and t', '2024-11-25t00:00:00z', Date.UTC(2024, 10, 25)],
     ['milliseconds', '2024-11-25T00:00:00.123Z', MS],
-    ['microseconds truncated to the nearest ms below .5', '2024-11-25T00:00:00.1234567Z', MS],
+    ['sub-millisecond digits below half round down', '2024-11-25T00:00:00.1234567Z', MS],
     ['half a millisecond rounds up', '2024-11-25T00:00:00.1235Z', MS + 1],
     ['nanoseconds', '2024-11-25T00:00:00.123456789Z', MS],
     ['comma as decimal separator', '2024-11-25T00:00:00,123Z', MS],

@@ -1,0 +1,50 @@
+import { writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { createDeviceRegistry } from '../../gateway/registry.js';
+import { configOrExit, positiveInt } from '../common.js';
+
+export function registerDevicesCommand(program: Command): void {
+  const devices = program.command('devices').description('manage device identities (stored in DATA_DIR, secrets only as hashes)');
+
+  devices
+    .command('add')
+    .argument('[id]', 'device id (or use --count with --prefix)')
+    .option('--count <n>', 'create N devices named <prefix><n>', positiveInt)
+    .option('--prefix <p>', 'prefix for --count', 'device-')
+    .option('--out <file>', 'write {"<id>": {"secret": "…"}} to this file instead of printing')
+    .description('register devices and print (or write) their secrets once')
+    .action(async (id: string | undefined, options: { count?: number; prefix: string; out?: string }) => {
+      const config = configOrExit();
+      const ids = options.count
+        ? Array.from({ length: options.count }, (_, i) => `${options.prefix}${String(i + 1).padStart(String(options.count).length, '0')}`)
+        : id
+          ? [id]
+          : [];
+      if (ids.length === 0) program.error('give a device id, or --count N');
+      const created = await createDeviceRegistry(config.DATA_DIR).add(ids);
+      const credentials = Object.fromEntries(created.map((c) => [c.id, { secret: c.secret }]));
+      if (options.out) {
+        await writeFile(options.out, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+        console.error(`registered ${created.length} device(s); secrets written to ${options.out}`);
+      } else {
+        for (const c of created) console.log(`${c.id}\t${c.secret}`);
+      }
+    });
+
+  devices
+    .command('list')
+    .description('list registered devices')
+    .action(async () => {
+      const config = configOrExit();
+      for (const device of await createDeviceRegistry(config.DATA_DIR).list()) console.log(`${device.id}\t${device.createdAt}`);
+    });
+
+  devices
+    .command('remove')
+    .argument('<id>')
+    .description('remove a device; a connected gateway refuses its next connection')
+    .action(async (id: string) => {
+      const config = configOrExit();
+      if (!(await createDeviceRegistry(config.DATA_DIR).remove(id))) program.error(`no device "${id}"`);
+    });
+}

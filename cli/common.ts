@@ -1,0 +1,18 @@
+import { InvalidArgumentError } from 'commander';
+import { loadConfig, type Config } from '../core/config.js';
+
+/** Loads the configuration or exits with the one message that names every bad variable. */
+export function configOrExit(): Readonly<Config> {
+  try {
+    return loadConfig();
+  } catch (error) {
+    console.error(`sluice: ${(error as Error).message}`);
+    process.exit(2);
+  }
+}
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+}
