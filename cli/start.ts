@@ -82,9 +82,20 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
     ];
 
     if (roles.has('writer')) {
-      const writer = createWriter({ groupId: `${config.KAFKA_CLIENT_ID}-writer` }, { bus, store, logger, metrics });
+      const deadLetters = await bus.createProducer();
+      closers.push({ name: 'writer-deadletters', close: () => deadLetters.close() });
+      const writer = createWriter(
+        {
+          groupId: `${config.KAFKA_CLIENT_ID}-writer`,
+          concurrency: config.KAFKA_PARTITIONS,
+          batchSize: config.WRITER_BATCH_SIZE,
+          flushMs: config.WRITER_FLUSH_MS,
+        },
+        { bus, store, deadLetters, logger, metrics },
+      );
       await writer.start();
       closers.push({ name: 'writer', close: () => writer.close() });
+      readiness.push({ name: 'writer', check: async () => writer.status().state !== 'unauthorized' });
     }
 
     const fleet = createFleetState({

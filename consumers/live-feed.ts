@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
-import type { DeviceEvent, Reading } from '../core/reading.js';
+import type { DeadLetter, DeviceEvent, Reading } from '../core/reading.js';
 import type { FleetState, StreamBus, StreamConsumer } from '../core/seams.js';
 import { decodeEvent, decodeReadings } from './decode.js';
 
@@ -22,6 +22,8 @@ export interface LiveFeed {
   /** Readings and device events as they arrive, for socket.io and other push channels. */
   on(event: 'readings', listener: (readings: Reading[]) => void): void;
   on(event: 'device-event', listener: (event: DeviceEvent) => void): void;
+  /** Dead letters (rejected payloads) as they arrive, for the dashboard's per-device list. */
+  on(event: 'dead-letter', listener: (deadLetter: DeadLetter) => void): void;
   close(): Promise<void>;
 }
 
@@ -36,7 +38,7 @@ export function createLiveFeed(options: LiveFeedOptions, deps: LiveFeedDeps): Li
 
   return {
     async start() {
-      consumer = deps.bus.createConsumer({ streams: ['telemetry', 'events'], from: { timestamp: Date.now() - options.warmWindowMs } });
+      consumer = deps.bus.createConsumer({ streams: ['telemetry', 'events', 'deadletter'], from: { timestamp: Date.now() - options.warmWindowMs } });
       await consumer.run(async (batch) => {
         if (batch.stream === 'telemetry') {
           const { readings, invalid } = decodeReadings(batch.records);
@@ -51,10 +53,18 @@ export function createLiveFeed(options: LiveFeedOptions, deps: LiveFeedDeps): Li
             if (event.type === 'online' || event.type === 'offline') deps.fleet.setStatus(event.deviceId, event.type, event.ts);
             emitter.emit('device-event', event);
           }
+        } else if (batch.stream === 'deadletter') {
+          for (const record of batch.records) {
+            const deadLetter = decodeDeadLetter(record.value);
+            if (deadLetter) emitter.emit('dead-letter', deadLetter);
+          }
         }
       });
     },
-    on(event: 'readings' | 'device-event', listener: ((readings: Reading[]) => void) | ((event: DeviceEvent) => void)) {
+    on(
+      event: 'readings' | 'device-event' | 'dead-letter',
+      listener: ((readings: Reading[]) => void) | ((event: DeviceEvent) => void) | ((deadLetter: DeadLetter) => void),
+    ) {
       emitter.on(event, listener as (payload: unknown) => void);
     },
     async close() {
@@ -62,4 +72,15 @@ export function createLiveFeed(options: LiveFeedOptions, deps: LiveFeedDeps): Li
       emitter.removeAllListeners();
     },
   };
+}
+
+function decodeDeadLetter(value: Buffer): DeadLetter | undefined {
+  let parsed: Partial<DeadLetter> | undefined;
+  try {
+    parsed = JSON.parse(value.toString('utf8')) as Partial<DeadLetter>;
+  } catch {
+    return undefined;
+  }
+  if (!parsed || typeof parsed.deviceId !== 'string' || typeof parsed.code !== 'string' || typeof parsed.receivedAt !== 'number') return undefined;
+  return parsed as DeadLetter;
 }

@@ -7,8 +7,8 @@ export interface BatcherOptions<T> {
   /** Items accepted but not yet flushed; past it `add` waits, which is the backpressure to the caller. */
   maxPendingItems: number;
   flush: (items: T[]) => Promise<void>;
-  /** Delay before retrying a failed flush; grows with each attempt. */
-  retryDelayMs?: (attempt: number) => number;
+  /** Delay before retrying a failed flush; grows with each attempt and may depend on the error. */
+  retryDelayMs?: (attempt: number, error: unknown) => number;
   onFlushError?: (error: unknown, attempt: number) => void;
   onRecovered?: (failedForMs: number, attempts: number) => void;
 }
@@ -86,7 +86,7 @@ export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
         }
         failingSince ??= Date.now();
         options.onFlushError?.(error, attempt);
-        const stopped = await sleepUnlessCancelled(retryDelay(attempt));
+        const stopped = await sleepUnlessCancelled(retryDelay(attempt, error));
         attempt++;
         if (stopped) {
           const closedError = sluiceError(ErrorCodes.CLOSED, 'batcher closed while retrying', { cause: error });

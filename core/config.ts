@@ -42,7 +42,7 @@ export const configSchema = z.object({
   BRIDGE_MAX_BATCH_RECORDS: positiveInt.default(2000),
   BRIDGE_MAX_INFLIGHT_READINGS: positiveInt.default(200_000),
   WRITER_BATCH_SIZE: positiveInt.default(5000),
-  WRITER_FLUSH_MS: positiveInt.default(500),
+  WRITER_FLUSH_MS: positiveInt.default(250),
   MEMORY_STORE_MAX_READINGS: positiveInt.default(1_000_000),
   LIVE_WINDOW_MINUTES: positiveInt.default(15),
 });

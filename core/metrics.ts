@@ -45,6 +45,7 @@ export function createMetrics() {
     }),
     storeRetries: new Counter({ name: 'sluice_store_retries_total', help: 'Failed store writes that were retried', registers: [registry] }),
     liveReadings: new Counter({ name: 'sluice_live_readings_total', help: 'Readings received by the live feed', registers: [registry] }),
+    socketClients: new Gauge({ name: 'sluice_dashboard_socket_clients', help: 'Browsers and other socket.io clients connected to the dashboard', registers: [registry] }),
   };
   return metrics;
 }

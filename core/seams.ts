@@ -29,6 +29,8 @@ export interface RecordBatch {
   stream: StreamName;
   partition: number;
   records: ConsumedRecord[];
+  /** Keeps a group membership alive while a handler waits long (a store outage); no-op where not needed. */
+  heartbeat: () => Promise<void>;
 }
 
 /** Resolves only once the queue has durably accepted every record (Kafka: acks = all). */
@@ -45,6 +47,8 @@ export interface ConsumerOptions {
   streams: StreamName[];
   /** Where a group without committed offsets starts, or a group-less consumer always starts. */
   from: 'earliest' | 'latest' | { timestamp: number };
+  /** Partition batches handled at once; a handler that merges batches (the writer) wants all of them. */
+  concurrency?: number;
 }
 
 /**

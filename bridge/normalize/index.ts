@@ -5,20 +5,20 @@
  *
  * Which format a payload is read as — first matching row wins:
  *
- *   | condition                                      | format                                              |
- *   |------------------------------------------------|-----------------------------------------------------|
- *   | options.formatOverride is set                  | that format (a topic metric is used only by 'value') |
- *   | topic devices/{id}/telemetry/$json             | JSON (./json.ts)                                    |
- *   | topic devices/{id}/telemetry/$senml            | SenML JSON (./senml.ts)                             |
- *   | topic devices/{id}/telemetry/$line             | line protocol (./line-protocol.ts)                  |
- *   | topic devices/{id}/telemetry/{metric}          | plain value for {metric}: number, bool, short string |
- *   | topic devices/{id}/telemetry, content:         |                                                     |
- *   |   first non-blank character is `{`             | JSON object                                         |
- *   |   first non-blank character is `[`             | SenML if every element is an object of SenML fields |
- *   |                                                | with at least one SenML marker, else JSON array     |
- *   |   at least one line parses as line protocol    | line protocol                                       |
- *   |   a number, `true`/`false` (or NaN/inf)        | plain value, metric `value`                         |
- *   |   anything else                                | rejected: UNKNOWN_FORMAT                            |
+ *   | condition                                   | format                                                 |
+ *   |---------------------------------------------|--------------------------------------------------------|
+ *   | options.formatOverride is set               | that format; a topic {metric} is used only by `value`  |
+ *   | topic devices/{id}/telemetry/$json          | JSON (./json.ts)                                       |
+ *   | topic devices/{id}/telemetry/$senml         | SenML JSON, RFC 8428 (./senml.ts)                      |
+ *   | topic devices/{id}/telemetry/$line          | InfluxDB line protocol (./line-protocol.ts)            |
+ *   | topic devices/{id}/telemetry/{metric}       | plain value for {metric}: number, bool, short string   |
+ *   | topic devices/{id}/telemetry, by content:   |                                                        |
+ *   |   first non-blank character is `{`          | JSON object                                            |
+ *   |   first non-blank character is `[`          | SenML if every element is an object of SenML fields    |
+ *   |                                             | and one carries a marker (./senml.ts), else JSON array |
+ *   |   at least one line parses as line protocol | line protocol                                          |
+ *   |   a number or `true`/`false` (NaN/inf too)  | plain value, metric `value` (NaN/inf are rejected)     |
+ *   |   anything else                             | rejected: UNKNOWN_FORMAT                               |
  *
  * Checks before any format: the topic must be a telemetry topic of the connected device (TOPIC_NOT_TELEMETRY),
  * the payload non-empty (EMPTY_PAYLOAD, also for whitespace only), at most maxPayloadBytes (PAYLOAD_TOO_LARGE)
@@ -27,7 +27,9 @@
  *
  * Partial acceptance. A message is made of parts: a metric of a JSON object, an entry of `readings`, a SenML
  * record, a line of line protocol. Valid parts become readings; every bad part becomes exactly one rejection
- * (with `index` saying where, see ./rejections.ts) and does not stop the others. Problems that make the whole
+ * (with `index` saying where, see ./rejections.ts) and does not stop the others. Something that applies to
+ * several readings at once — the time or tags of a JSON object, the timestamp or tags of a line — is one part:
+ * when it is bad, the readings it applies to are rejected together, with one rejection. Problems that make the whole
  * message unreadable reject it with no readings and a single rejection: too large, empty, invalid UTF-8,
  * invalid JSON, too deep, unknown format, a broken SenML pack, not a telemetry topic, and more than
  * maxReadingsPerMessage parts (TOO_MANY_READINGS; valid and rejected parts both count). A message that is
@@ -96,7 +98,7 @@ export function normalize(input: NormalizeInput, options: NormalizeOptions = def
 function normalizeUnguarded(input: NormalizeInput, options: NormalizeOptions): NormalizeResult {
   const { deviceId, topic, payload, receivedAt } = input;
   if (typeof deviceId !== 'string' || !Number.isFinite(receivedAt) || !(payload instanceof Uint8Array)) {
-    return whole('UNKNOWN_FORMAT', 'invalid normalizer input: needs a deviceId, a Buffer payload and a finite receivedAt');
+    return whole('UNKNOWN_FORMAT', 'invalid input: needs a deviceId, a Buffer payload and a finite receivedAt');
   }
   const parsedTopic = parseTelemetryTopic(topic);
   if (!parsedTopic) {

@@ -96,7 +96,11 @@ function sharedOf(object: Record<string, unknown>, context: ParseContext, index?
   return shared;
 }
 
-function unitsOf(object: Record<string, unknown>, context: ParseContext, index?: number): Map<string, string> | undefined {
+function unitsOf(
+  object: Record<string, unknown>,
+  context: ParseContext,
+  index?: number,
+): Map<string, string> | undefined {
   const units = new Map<string, string>();
   if (!Object.hasOwn(object, 'units')) return units;
   const raw = object.units;
@@ -106,7 +110,8 @@ function unitsOf(object: Record<string, unknown>, context: ParseContext, index?:
   }
   for (const [metric, unit] of Object.entries(raw)) {
     if (typeof unit !== 'string') {
-      context.sink.reject('UNSUPPORTED_VALUE', `unit of ${quote(metric)} must be a string, not ${describe(unit)}`, index);
+      const reason = `unit of ${quote(metric)} must be a string, not ${describe(unit)}`;
+      context.sink.reject('UNSUPPORTED_VALUE', reason, index);
       return undefined;
     }
     units.set(metric, unit);
@@ -133,12 +138,14 @@ function metricsObject(object: Record<string, unknown>, context: ParseContext, i
     } else if (isPlainObject(value)) {
       // Unreachable while exceedsJsonDepth runs first; kept so this walk stays bounded on its own.
       if (depth + 1 > context.options.maxNestingDepth) {
-        context.sink.reject('TOO_DEEP', `${quote(name)} nests deeper than ${context.options.maxNestingDepth} levels`, index);
+        const reason = `${quote(name)} nests deeper than ${context.options.maxNestingDepth} levels`;
+        context.sink.reject('TOO_DEEP', reason, index);
         return;
       }
       for (const [key, inner] of Object.entries(value)) visit(`${name}_${key}`, inner, depth + 1);
     } else {
-      context.sink.reject('UNSUPPORTED_VALUE', `${quote(name)} is ${describe(value)}, not a number, boolean or string`, index);
+      const reason = `${quote(name)} is ${describe(value)}, not a number, boolean or string`;
+      context.sink.reject('UNSUPPORTED_VALUE', reason, index);
     }
   };
   for (const [key, value] of Object.entries(object)) {
@@ -166,16 +173,15 @@ function envelope(object: Record<string, unknown>, entries: unknown[], context: 
     }
     const value = own(entry, 'value');
     if (typeof value !== 'number' && typeof value !== 'boolean' && typeof value !== 'string') {
-      context.sink.reject(
-        'UNSUPPORTED_VALUE',
-        `value of ${quote(metric)} is ${value === undefined ? 'missing' : describe(value)}, not a number, boolean or string`,
-        index,
-      );
+      const kind = value === undefined ? 'missing' : describe(value);
+      const reason = `value of ${quote(metric)} is ${kind}, not a number, boolean or string`;
+      context.sink.reject('UNSUPPORTED_VALUE', reason, index);
       return;
     }
     const unit = own(entry, 'unit');
     if (unit !== undefined && typeof unit !== 'string') {
-      context.sink.reject('UNSUPPORTED_VALUE', `unit of ${quote(metric)} must be a string, not ${describe(unit)}`, index);
+      const reason = `unit of ${quote(metric)} must be a string, not ${describe(unit)}`;
+      context.sink.reject('UNSUPPORTED_VALUE', reason, index);
       return;
     }
     const entryShared = sharedOf(entry, context, index);

@@ -27,7 +27,7 @@
  */
 import { quote } from './rejections.js';
 import { epochMsFromDigits, isTimeError } from './timestamp.js';
-import { tagsFromEntries, type ParseContext } from './validate.js';
+import { DECIMAL_NUMBER, tagsFromEntries, type ParseContext } from './validate.js';
 
 interface FieldToken {
   key: string;
@@ -57,7 +57,6 @@ const MEASUREMENT_ESCAPES = ', \\';
 const KEY_ESCAPES = ',= \\';
 const TRUE_WORDS: ReadonlySet<string> = new Set(['t', 'T', 'true', 'True', 'TRUE']);
 const FALSE_WORDS: ReadonlySet<string> = new Set(['f', 'F', 'false', 'False', 'FALSE']);
-const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const NON_FINITE = /^([+-]?)(?:nan|inf|infinity)$/i;
 const INT = /^[+-]?\d+i$/;
 const UINT = /^\d+u$/;
@@ -104,7 +103,7 @@ function fieldValue(key: string, raw: string): number | boolean {
   }
   if (TRUE_WORDS.has(raw)) return true;
   if (FALSE_WORDS.has(raw)) return false;
-  if (FLOAT.test(raw)) return Number(raw);
+  if (DECIMAL_NUMBER.test(raw)) return Number(raw);
   const nonFinite = NON_FINITE.exec(raw);
   if (nonFinite) {
     if (/nan/i.test(raw)) return Number.NaN;

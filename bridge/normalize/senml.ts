@@ -14,10 +14,11 @@
  * Values: `v` (number), `vs` (string), `vb` (boolean) and `vd` (data; kept as the base64 text as given, as a
  * string). A record with a sum `s` also emits `<metric>_sum`. `ut` is accepted and ignored.
  *
- * Rejections. Problems that break resolution of the whole pack reject the whole message as INVALID_SENML: the
- * payload is not an array, a base field has the wrong type, `bver` names a version newer than 10 (§4.1, §4.4:
- * a reader MUST NOT use a pack of a newer version), or a must-understand field (label ending in `_`, §4.4) is
- * present. Everything else is per record (index = record position): the record is rejected, the others kept.
+ * Rejections. Problems that break resolution of the whole pack reject the whole message as INVALID_SENML:
+ * the payload is not an array, a base field has the wrong type, `bver` is newer than 10 (§4.1, §4.4: a reader
+ * MUST NOT use a pack of a newer version) or differs between records (§4.4: one version per pack), or a
+ * must-understand field (label ending in `_`, §4.4) is present. Everything else is per record, with
+ * index = record position: that record is rejected and the others are kept.
  * A record holding only base fields sets context for the records after it and yields nothing by itself.
  */
 import { describe, quote } from './rejections.js';
@@ -65,11 +66,13 @@ function own(record: Record<string, unknown>, key: string): unknown {
 
 /** Pack-level checks, done before any record is resolved, because they make every record's meaning unknown. */
 function packProblem(pack: unknown[]): Problem | undefined {
+  let packVersion: unknown;
   for (const [index, record] of pack.entries()) {
     if (!isPlainObject(record)) continue;
     for (const key of Object.keys(record)) {
       if (key.endsWith('_')) {
-        return { code: 'INVALID_SENML', reason: `record ${index} has must-understand field ${quote(key)} (RFC 8428 §4.4)` };
+        const reason = `record ${index} has must-understand field ${quote(key)} (RFC 8428 §4.4)`;
+        return { code: 'INVALID_SENML', reason };
       }
     }
     for (const field of BASE_FIELDS) {
@@ -85,6 +88,12 @@ function packProblem(pack: unknown[]): Problem | undefined {
     if (typeof version === 'number' && version > SENML_VERSION) {
       return { code: 'INVALID_SENML', reason: `SenML version ${version} is newer than ${SENML_VERSION}` };
     }
+    // §4.4: all records of a pack share one version.
+    if (version !== undefined && packVersion !== undefined && version !== packVersion) {
+      const reason = `record ${index}: bver ${String(version)} differs from ${String(packVersion)}`;
+      return { code: 'INVALID_SENML', reason };
+    }
+    packVersion ??= version;
   }
   return undefined;
 }

@@ -1,4 +1,5 @@
 import { describe } from './rejections.js';
+import { DECIMAL_NUMBER } from './validate.js';
 
 /**
  * Device times → epoch milliseconds (the unit of `Reading.ts`, DESIGN.md §2).
@@ -67,9 +68,13 @@ export function epochMsFromDigits(text: string): TimeResult {
   return checked(Number((value + 500_000n) / 1_000_000n), 'time');
 }
 
-const ISO_8601 =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
-const NUMERIC_TEXT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const ISO_8601 = new RegExp(
+  [
+    '^(\\d{4})-(\\d{2})-(\\d{2})', // date
+    '(?:[Tt ](\\d{2}):(\\d{2})(?::(\\d{2})(?:[.,](\\d{1,9}))?)?)?', // time, seconds and fraction optional
+    '(?:([Zz])|([+-])(\\d{2})(?::?(\\d{2}))?)?$', // Z, ±hh, ±hhmm or ±hh:mm; none means UTC
+  ].join(''),
+);
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
@@ -112,7 +117,7 @@ export function epochMsFromJson(value: unknown): TimeResult {
   if (typeof value === 'number') return epochMsFromNumber(value);
   if (typeof value === 'string') {
     const text = value.trim();
-    return NUMERIC_TEXT.test(text) ? epochMsFromNumber(Number(text)) : epochMsFromIso(text);
+    return DECIMAL_NUMBER.test(text) ? epochMsFromNumber(Number(text)) : epochMsFromIso(text);
   }
   return { error: `time must be a number or an ISO-8601 string, not ${describe(value)}` };
 }

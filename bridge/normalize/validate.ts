@@ -10,6 +10,13 @@ import { describe, quote, rejection, type Rejection, type RejectionCode } from '
 export const METRIC_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.:-]*$/;
 
 /**
+ * A decimal number as text. Written so that no two parts can match the same digits: the tempting
+ * `\d+\.?\d*` lets the regex engine split a digit run in n ways, which turned a 64 KiB run of digits followed
+ * by one letter into seconds of backtracking per message.
+ */
+export const DECIMAL_NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
  * Tag keys a payload may not set: `device` is the tag the writer derives from the authenticated connection
  * (DESIGN.md §2), so accepting it from a payload would let a device file readings under another device's name;
  * `ts_corrected` is set only by the normalizer.
@@ -134,7 +141,6 @@ export function tagsFromJson(raw: unknown, options: NormalizeOptions): TagsResul
   return tagsFromEntries(Object.entries(raw), options);
 }
 
-
 export interface FinalizeContext {
   deviceId: string;
   receivedAt: number;
@@ -148,7 +154,8 @@ export function finalizeDraft(draft: Draft, context: FinalizeContext): Reading |
   if (nameProblem) return rejection('INVALID_METRIC_NAME', nameProblem, draft.index);
   const { value } = draft;
   if (typeof value === 'number' && !Number.isFinite(value)) {
-    return rejection('NON_FINITE_NUMBER', `${quote(draft.metric)} is ${String(value)}, not a finite number`, draft.index);
+    const reason = `${quote(draft.metric)} is ${String(value)}, not a finite number`;
+    return rejection('NON_FINITE_NUMBER', reason, draft.index);
   }
   if (typeof value === 'string' && exceedsLength(value, options.maxStringLength)) {
     return rejection(

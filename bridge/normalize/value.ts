@@ -7,12 +7,17 @@
  *   anything else, only where strings are allowed → string of printable characters, ≤ maxStringLength
  */
 import { quote } from './rejections.js';
-import { exceedsLength, type Problem } from './validate.js';
+import { DECIMAL_NUMBER, exceedsLength, type Problem } from './validate.js';
 
-const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const NON_FINITE = /^[+-]?(?:nan|inf|infinity)$/i;
 /** C0 and C1 controls and DEL: a "short string" reading is meant for labels and states, not binary data. */
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
+  }
+  return false;
+}
 
 export type PlainValue = { value: number | boolean | string } | { problem: Problem };
 
@@ -25,7 +30,7 @@ export function parsePlainValue(
   const trimmed = text.trim();
   if (trimmed === 'true') return { value: true };
   if (trimmed === 'false') return { value: false };
-  if (NUMBER.test(trimmed) || NON_FINITE.test(trimmed)) {
+  if (DECIMAL_NUMBER.test(trimmed) || NON_FINITE.test(trimmed)) {
     const value = NON_FINITE.test(trimmed) ? Number.NaN : Number(trimmed);
     if (!Number.isFinite(value)) {
       return { problem: { code: 'NON_FINITE_NUMBER', reason: `${quote(trimmed)} is not a finite number` } };
@@ -33,7 +38,7 @@ export function parsePlainValue(
     return { value };
   }
   if (!allowString) return undefined;
-  if (CONTROL.test(trimmed)) {
+  if (hasControlCharacter(trimmed)) {
     return { problem: { code: 'UNSUPPORTED_VALUE', reason: 'a plain string value must be printable text' } };
   }
   if (exceedsLength(trimmed, maxStringLength)) {

@@ -1,4 +1,4 @@
-import { InfluxDB, Point, HttpError, type WriteApi } from '@influxdata/influxdb-client';
+import { InfluxDB, Point, HttpError, setLogger, type WriteApi } from '@influxdata/influxdb-client';
 import type { Reading } from '../../core/reading.js';
 import type { ReadingStore } from '../../core/seams.js';
 import { sluiceError, ErrorCodes } from '../../core/errors.js';
@@ -21,8 +21,37 @@ export function readingToPoint(reading: Reading): Point {
   if (typeof reading.value === 'number') point.floatField('value', reading.value);
   else if (typeof reading.value === 'boolean') point.booleanField('value', reading.value);
   else point.stringField('value', reading.value);
-  if (reading.unit) point.tag('unit', reading.unit);
   return point;
+}
+
+/**
+ * Turns a failed write into a coded error the writer can act on:
+ * - STORE_REJECTED (400, 413, 422): the store refuses these points; retrying the same request cannot help.
+ * - STORE_UNAUTHORIZED (401, 403): configuration problem; retried slowly, health goes red.
+ * - STORE_UNAVAILABLE (network, timeouts, 429, 5xx): retried; `retryAfterMs` from `Retry-After`, which
+ *   the store sends in seconds (the client library would read it as milliseconds).
+ */
+export function classifyStoreError(error: unknown, points: number) {
+  const status = error instanceof HttpError ? error.statusCode : undefined;
+  const body = error instanceof HttpError ? storeMessage(error) : (error as Error).message;
+  const retryAfterHeader = error instanceof HttpError ? error.headers?.['retry-after'] : undefined;
+  const retryAfterSeconds = Number(Array.isArray(retryAfterHeader) ? retryAfterHeader[0] : retryAfterHeader);
+  const details: Record<string, unknown> = { status };
+  if (Number.isFinite(retryAfterSeconds) && retryAfterSeconds >= 0) details.retryAfterMs = retryAfterSeconds * 1000;
+  const what = `store write of ${points} points failed${status ? ` (HTTP ${status})` : ''}: ${body}`;
+  if (status === 400 || status === 413 || status === 422) {
+    return sluiceError(ErrorCodes.STORE_REJECTED, what, { retriable: false, cause: error, details: { ...details, storeMessage: body } });
+  }
+  if (status === 401 || status === 403) {
+    return sluiceError(ErrorCodes.STORE_UNAUTHORIZED, `${what} — check INFLUX_TOKEN, INFLUX_ORG and INFLUX_BUCKET`, { retriable: true, cause: error, details });
+  }
+  return sluiceError(ErrorCodes.STORE_UNAVAILABLE, what, { retriable: true, cause: error, details });
+}
+
+function storeMessage(error: HttpError): string {
+  const json = error.json as { message?: unknown } | undefined;
+  if (json && typeof json.message === 'string') return json.message;
+  return (error.body ?? error.message).slice(0, 500);
 }
 
 /**
@@ -31,6 +60,8 @@ export function readingToPoint(reading: Reading): Point {
  * library can never drop the oldest lines from a full buffer.
  */
 export function createInfluxStore(options: InfluxStoreOptions): ReadingStore {
+  // The library logs every failed write to the console; the writer logs outages once, with their duration.
+  setLogger({ error: () => undefined, warn: () => undefined });
   const influx = new InfluxDB({ url: options.url, token: options.token, timeout: options.timeoutMs ?? 10_000 });
   // One WriteApi per batch, sized to it: the whole batch goes out in one request on close(), and a
   // failure rejects close() instead of landing in the library's retry buffer.
@@ -51,13 +82,7 @@ export function createInfluxStore(options: InfluxStoreOptions): ReadingStore {
       try {
         await writeApi.close();
       } catch (error) {
-        const status = error instanceof HttpError ? error.statusCode : undefined;
-        const rejected = status === 400 || status === 422;
-        throw sluiceError(
-          rejected ? ErrorCodes.STORE_REJECTED : ErrorCodes.STORE_UNAVAILABLE,
-          `store write of ${readings.length} points failed${status ? ` (HTTP ${status})` : ''}: ${(error as Error).message}`,
-          { retriable: !rejected, cause: error, details: { status } },
-        );
+        throw classifyStoreError(error, readings.length);
       }
     },
     async ping() {

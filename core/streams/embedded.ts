@@ -144,47 +144,59 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): StreamBus {
       return Math.max(at, partitionOf(stream, index).base);
     }
 
-    async function runLoop(handler: BatchHandler): Promise<void> {
-      while (!stopped) {
-        // True while any partition had work: then poll again at once rather than idling.
-        let busy = false;
-        for (const stream of consumerOptions.streams) {
-          for (let index = 0; index < partitionCount; index++) {
-            const key = slot(stream, index);
-            if (group && !state.assigned.has(key)) continue;
-            const from = position(key, stream, index);
-            const p = partitionOf(stream, index);
-            const end = endOffset(stream, index);
-            if (from >= end) continue;
-            const records = p.records.slice(from - p.base, Math.min(end, from + maxBatch) - p.base);
-            try {
-              await handler({ stream, partition: index, records });
-              (group ? group.committed : ownPositions).set(key, from + records.length);
-              trim(stream, index);
-            } catch {
-              // Not committed: the same records come again after a pause, as with a Kafka consumer.
-              await waitOrWake(retryDelayMs);
-            }
-            busy = true;
-            if (stopped) return;
-          }
-        }
-        if (!busy) await waitOrWake(1000);
-      }
-    }
+    const sleepers = new Set<() => void>();
+    state.wake = () => {
+      for (const wake of [...sleepers]) wake();
+    };
 
-    function waitOrWake(ms: number): Promise<void> {
+    /** Waits `ms`, or less when woken (close, rebalance) or, with `onAppend`, when records arrive. */
+    function idle(ms: number, onAppend: boolean): Promise<void> {
       return new Promise((resolve) => {
         const finish = (): void => {
           clearTimeout(timer);
           appended.off('append', finish);
-          state.wake = () => undefined;
+          sleepers.delete(finish);
           resolve();
         };
         const timer = setTimeout(finish, ms);
-        appended.once('append', finish);
-        state.wake = finish;
+        if (onAppend) appended.once('append', finish);
+        sleepers.add(finish);
       });
+    }
+
+    /** One loop per partition, as Kafka consumers fetch partitions independently: a slow one stalls only itself. */
+    async function partitionLoop(handler: BatchHandler, stream: StreamName, index: number): Promise<void> {
+      const key = slot(stream, index);
+      while (!stopped) {
+        if (group && !state.assigned.has(key)) {
+          await idle(1000, false);
+          continue;
+        }
+        const from = position(key, stream, index);
+        const end = endOffset(stream, index);
+        if (from >= end) {
+          await idle(1000, true);
+          continue;
+        }
+        const p = partitionOf(stream, index);
+        const records = p.records.slice(from - p.base, Math.min(end, from + maxBatch) - p.base);
+        try {
+          await handler({ stream, partition: index, records, heartbeat: async () => undefined });
+          (group ? group.committed : ownPositions).set(key, from + records.length);
+          trim(stream, index);
+        } catch {
+          // Not committed: the same records come again after a pause, as with a Kafka consumer.
+          await idle(retryDelayMs, false);
+        }
+      }
+    }
+
+    function runLoops(handler: BatchHandler): Promise<void> {
+      const loops: Promise<void>[] = [];
+      for (const stream of consumerOptions.streams) {
+        for (let index = 0; index < partitionCount; index++) loops.push(partitionLoop(handler, stream, index));
+      }
+      return Promise.all(loops).then(() => undefined);
     }
 
     const consumer: StreamConsumer = {
@@ -199,7 +211,7 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): StreamBus {
             for (let index = 0; index < partitionCount; index++) position(slot(stream, index), stream, index);
           }
         }
-        loop = runLoop(handler);
+        loop = runLoops(handler);
       },
       async close() {
         stopped = true;

@@ -151,7 +151,8 @@ function createKafkaStreamConsumer(
   const groupId = consumerOptions.groupId ?? `${options.clientId}-reader-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
   const consumer: Consumer = kafka.consumer({
     groupId,
-    sessionTimeout: 30_000,
+    // A writer that dies without leaving (SIGKILL, power loss) holds its partitions this long.
+    sessionTimeout: 10_000,
     heartbeatInterval: 3000,
     allowAutoTopicCreation: false,
     retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10_000 },
@@ -175,6 +176,7 @@ function createKafkaStreamConsumer(
         await seekOnAssignment(consumer, kafka, topics, from);
       }
       await consumer.run({
+        partitionsConsumedConcurrently: consumerOptions.concurrency ?? 1,
         autoCommit: false,
         eachBatchAutoResolve: false,
         eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
@@ -188,7 +190,7 @@ function createKafkaStreamConsumer(
             offset: m.offset,
             timestamp: Number(m.timestamp),
           }));
-          await handler({ stream, partition: batch.partition, records });
+          await handler({ stream, partition: batch.partition, records, heartbeat });
           const next = (BigInt(batch.lastOffset()) + 1n).toString();
           if (isGroupMember) {
             await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);

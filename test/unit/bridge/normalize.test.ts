@@ -367,7 +367,7 @@ describe('normalize: reading fields', () => {
     expect(JSON.stringify(tags)).toBe('{"__proto__":"p"}');
   });
 
-  it('does not mistake a units map entry named like an Object.prototype member for a unit', () => {
+  it('takes no unit from Object.prototype for metrics named constructor or toString', () => {
     const result = run('{"constructor":1,"toString":2,"units":{}}');
     expect(result.readings).toStrictEqual([reading('constructor', 1), reading('toString', 2)]);
   });

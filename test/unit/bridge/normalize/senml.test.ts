@@ -182,6 +182,7 @@ describe('SenML: rejections', () => {
     ['a must-understand field (§4.4)', '[{"n":"a","v":1},{"n":"b","v":2,"xyz_":1}]'],
     ['bver newer than 10 (§4.1)', '[{"n":"a","v":1},{"bver":11,"n":"b","v":2}]'],
     ['bver that is not a positive integer', '[{"bver":1.5,"n":"a","v":1}]'],
+    ['two different bver values (§4.4)', '[{"bver":5,"n":"a","v":1},{"bver":10,"n":"b","v":2}]'],
     ['bt as a string', '[{"n":"a","v":1},{"bt":"now","n":"b","v":2}]'],
     ['bn as a number', '[{"bn":1,"n":"a","v":1}]'],
     ['bu as a number', '[{"bu":1,"n":"a","v":1}]'],
@@ -194,6 +195,10 @@ describe('SenML: rejections', () => {
     expect(result.rejections).toHaveLength(1);
     expect(result.rejections[0]).toMatchObject({ code: 'INVALID_SENML' });
     expect(result.rejections[0]).not.toHaveProperty('index');
+  });
+
+  it('repeating the same bver in later records is accepted', () => {
+    expect(run('[{"bver":5,"n":"a","v":1},{"bver":5,"n":"b","v":2}]').readings).toHaveLength(2);
   });
 
   it('an empty pack on $senml holds no readings', () => {

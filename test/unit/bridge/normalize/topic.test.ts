@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { parseTelemetryTopic } from '../../../../bridge/normalize/index.js';
+
+describe('parseTelemetryTopic', () => {
+  it.each([
+    ['devices/d1/telemetry', { deviceId: 'd1' }],
+    ['devices/d1/telemetry/temperature', { deviceId: 'd1', metric: 'temperature' }],
+    ['devices/d1/telemetry/$json', { deviceId: 'd1', format: 'json' }],
+    ['devices/d1/telemetry/$senml', { deviceId: 'd1', format: 'senml' }],
+    ['devices/d1/telemetry/$line', { deviceId: 'd1', format: 'line' }],
+    ['devices/sensor-01.lab/telemetry', { deviceId: 'sensor-01.lab' }],
+    ['devices/d1/telemetry/bad name', { deviceId: 'd1', metric: 'bad name' }],
+  ])('accepts %s', (topic, expected) => {
+    expect(parseTelemetryTopic(topic)).toStrictEqual(expected);
+  });
+
+  it.each([
+    ['the status topic', 'devices/d1/status'],
+    ['a command topic', 'devices/d1/commands/reboot'],
+    ['an empty device id', 'devices//telemetry'],
+    ['an empty metric', 'devices/d1/telemetry/'],
+    ['a metric path with more levels', 'devices/d1/telemetry/a/b'],
+    ['an unknown $ suffix', 'devices/d1/telemetry/$xml'],
+    ['the $value suffix, which is not a topic format', 'devices/d1/telemetry/$value'],
+    ['a single-level wildcard', 'devices/+/telemetry'],
+    ['a multi-level wildcard', 'devices/d1/telemetry/#'],
+    ['a leading slash', '/devices/d1/telemetry'],
+    ['another root', 'things/d1/telemetry'],
+    ['case differences', 'Devices/d1/Telemetry'],
+    ['the empty string', ''],
+    ['a non-string', 42 as unknown as string],
+  ])('rejects %s', (_name, topic) => {
+    expect(parseTelemetryTopic(topic)).toBeNull();
+  });
+});
