@@ -42,7 +42,9 @@ export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
   let flushing = false;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
-  const roomWaiters: (() => void)[] = [];
+  // First come, first served: a caller that had to wait is never overtaken by a later one, which keeps
+  // each device's readings in publish order even under backpressure.
+  const roomWaiters: { count: number; resolve: () => void }[] = [];
   let idleWaiters: (() => void)[] = [];
   let cancelRetry: (() => void) | undefined;
   let aborted = false;
@@ -97,13 +99,22 @@ export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
     }
     pendingCount -= take;
     flushing = false;
-    while (roomWaiters.length > 0 && pendingCount < options.maxPendingItems) roomWaiters.shift()!();
+    admitWaiters();
     if (queue.length === 0 && !flushing) {
       const idle = idleWaiters;
       idleWaiters = [];
       for (const resolve of idle) resolve();
     }
     schedule();
+  }
+
+  /** Reserves room for queued callers in order, as long as there is room. */
+  function admitWaiters(): void {
+    while (roomWaiters.length > 0 && pendingCount < options.maxPendingItems) {
+      const next = roomWaiters.shift()!;
+      pendingCount += next.count;
+      next.resolve();
+    }
   }
 
   function sleepUnlessCancelled(ms: number): Promise<boolean> {
@@ -124,11 +135,16 @@ export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
     async add(items) {
       if (closed) throw sluiceError(ErrorCodes.CLOSED, 'batcher is closed');
       if (items.length === 0) return;
-      while (pendingCount >= options.maxPendingItems) {
-        await new Promise<void>((resolve) => roomWaiters.push(resolve));
-        if (closed) throw sluiceError(ErrorCodes.CLOSED, 'batcher is closed');
+      if (roomWaiters.length > 0 || pendingCount >= options.maxPendingItems) {
+        // Room is reserved for us (pendingCount includes our items) before we are woken.
+        await new Promise<void>((resolve) => roomWaiters.push({ count: items.length, resolve }));
+        if (closed) {
+          pendingCount -= items.length;
+          throw sluiceError(ErrorCodes.CLOSED, 'batcher is closed');
+        }
+      } else {
+        pendingCount += items.length;
       }
-      pendingCount += items.length;
       queue.push(...items);
       const done = new Promise<void>((resolve, reject) => {
         waiters.push({ upTo: queue.length, waiter: { resolve, reject } });
@@ -145,12 +161,18 @@ export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
       for (const w of waiters.splice(0)) w.waiter.reject(closedError);
       pendingCount -= queue.length;
       queue = [];
-      for (const resolve of roomWaiters.splice(0)) resolve();
+      for (const waiter of roomWaiters.splice(0)) {
+        pendingCount += waiter.count;
+        waiter.resolve();
+      }
       for (const resolve of idleWaiters.splice(0)) resolve();
     },
     async close() {
       closed = true;
-      for (const resolve of roomWaiters.splice(0)) resolve();
+      for (const waiter of roomWaiters.splice(0)) {
+        pendingCount += waiter.count;
+        waiter.resolve();
+      }
       if (queue.length > 0 || flushing) {
         await new Promise<void>((resolve) => {
           idleWaiters.push(resolve);

@@ -134,6 +134,17 @@ export async function servicesDown(options: { wipe?: boolean; only?: string[]; l
   });
 }
 
+/**
+ * The Kafka jars (resolved with Maven when missing), for tests that run brokers of their own, e.g. a
+ * three-node cluster or a broker they stop and start. Returns the classpath directory.
+ */
+export async function kafkaJars(options: { log?: Log } = {}): Promise<string> {
+  const settings = loadSettings();
+  const libs = join(settings.cacheDir, 'kafka-libs');
+  await ensureKafkaJars(settings, libs, options.log ?? logToStderr);
+  return libs;
+}
+
 export function servicesStatus(): { name: ServiceName; pid?: number; summary: string }[] {
   return serviceSpecs(loadSettings()).map((spec) => ({ name: spec.name, pid: runningPid(spec), summary: spec.summary }));
 }

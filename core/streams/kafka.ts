@@ -103,10 +103,12 @@ export function createKafkaBus(options: KafkaBusOptions): StreamBus {
           await producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
         } catch (error) {
           const count = topicMessages.reduce((n, t) => n + t.messages.length, 0);
-          throw sluiceError(ErrorCodes.KAFKA_UNAVAILABLE, `kafka did not accept ${count} records: ${(error as Error).message}`, {
-            retriable: (error as { retriable?: boolean }).retriable ?? true,
-            cause: error,
-          });
+          const permanent = permanentKafkaErrorType(error);
+          throw sluiceError(
+            permanent ? ErrorCodes.KAFKA_REJECTED : ErrorCodes.KAFKA_UNAVAILABLE,
+            `kafka did not accept ${count} records: ${(error as Error).message}${permanent ? ` (${permanent})` : ''}`,
+            { retriable: !permanent, cause: error },
+          );
         }
       };
       return {
@@ -236,6 +238,34 @@ async function seekOnAssignment(
       }
     }
   });
+}
+
+/** Broker answers that no retry can change; anything else (including "retries exhausted") is an outage. */
+const PERMANENT_KAFKA_ERRORS = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'CORRUPT_MESSAGE',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+  'INVALID_REQUIRED_ACKS',
+  'UNSUPPORTED_VERSION',
+]);
+
+/**
+ * kafkajs marks "retries exhausted" as non-retriable, but for us a broker that is down is an outage to
+ * wait out, never a reason to drop the device's connection. Only broker verdicts about the records
+ * themselves are permanent. The verdict may sit a few `cause`/`originalError` levels deep.
+ */
+export function permanentKafkaErrorType(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current; depth++) {
+    const type = (current as { type?: unknown }).type;
+    if (typeof type === 'string' && PERMANENT_KAFKA_ERRORS.has(type)) return type;
+    current = (current as { originalError?: unknown; cause?: unknown }).originalError ?? (current as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 function forwardKafkaLog(log: Logger, entry: LogEntry): void {

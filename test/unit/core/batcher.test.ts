@@ -103,4 +103,37 @@ describe('createBatcher', () => {
     batcher.abort();
     await expect(pending).rejects.toMatchObject({ code: 'CLOSED' });
   });
+
+  it('keeps callers in arrival order under backpressure: a waiting caller is never overtaken', async () => {
+    const flushed: number[] = [];
+    let release: () => void = () => undefined;
+    let gate = new Promise<void>((resolve) => (release = resolve));
+    const batcher = createBatcher<number>({
+      lingerMs: 0,
+      maxBatchItems: 2,
+      maxPendingItems: 2,
+      flush: async (items) => {
+        await gate;
+        flushed.push(...items);
+      },
+    });
+    const all = [batcher.add([0, 1])];
+    for (let i = 2; i < 12; i++) {
+      all.push(batcher.add([i]));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // Let batches through one at a time, with new callers arriving as room appears.
+    for (let round = 0; round < 8; round++) {
+      const previous = release;
+      gate = new Promise<void>((resolve) => (release = resolve));
+      previous();
+      all.push(batcher.add([100 + round]));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    release();
+    const finish = setInterval(() => release(), 1);
+    await Promise.all(all);
+    clearInterval(finish);
+    expect(flushed).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 100, 101, 102, 103, 104, 105, 106, 107]);
+  });
 });

@@ -1,0 +1,132 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { kafkaJars } from '../../scripts/services.js';
+import { freePort } from './victoria.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface PrivateKafka {
+  brokers: string;
+  brokerList: string[];
+  /** Stops broker `index` (SIGTERM: a controlled shutdown, as a restart would). */
+  stop(index?: number): Promise<void>;
+  /** Starts broker `index` again with its data, and waits until the cluster answers. */
+  start(index?: number): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/**
+ * A Kafka cluster of a test's own (1 or 3 KRaft nodes, each broker and controller), for tests that stop
+ * brokers: the shared one must stay up for everyone else. Same jars as scripts/services.ts.
+ */
+export async function startPrivateKafka(options: { nodes: 1 | 3 } = { nodes: 1 }): Promise<PrivateKafka> {
+  const libs = await kafkaJars({ log: () => undefined });
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-kafka-'));
+  const clusterId = randomBytes(16).toString('base64url').replace(/^-/, 'A');
+  const nodes = await Promise.all(
+    Array.from({ length: options.nodes }, async (_, i) => ({ id: i + 1, port: await freePort(), controllerPort: await freePort(), dir: join(dir, `node${i + 1}`) })),
+  );
+  const voters = nodes.map((n) => `${n.id}@127.0.0.1:${n.controllerPort}`).join(',');
+  const replication = Math.min(3, options.nodes);
+  const java = (node: (typeof nodes)[number], mainClass: string, ...args: string[]) => [
+    '-Xmx384m',
+    '-Xms128m',
+    '-XX:+UseG1GC',
+    '-XX:TieredStopAtLevel=1',
+    '-Dlog4j2.shutdownHookEnabled=false',
+    `-Dlog4j2.configurationFile=${join(node.dir, 'log4j2.properties')}`,
+    '-cp',
+    join(libs, '*'),
+    mainClass,
+    ...args,
+  ];
+  for (const node of nodes) {
+    await execFileAsync('mkdir', ['-p', node.dir]);
+    await writeFile(
+      join(node.dir, 'server.properties'),
+      [
+        'process.roles=broker,controller',
+        `node.id=${node.id}`,
+        `controller.quorum.voters=${voters}`,
+        `listeners=PLAINTEXT://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${node.port}`,
+        'controller.listener.names=CONTROLLER',
+        'inter.broker.listener.name=PLAINTEXT',
+        'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+        `log.dirs=${join(node.dir, 'data')}`,
+        'auto.create.topics.enable=false',
+        `offsets.topic.replication.factor=${replication}`,
+        'offsets.topic.num.partitions=1',
+        `transaction.state.log.replication.factor=${replication}`,
+        `transaction.state.log.min.isr=${Math.max(1, replication - 1)}`,
+        `share.coordinator.state.topic.replication.factor=${replication}`,
+        `share.coordinator.state.topic.min.isr=${Math.max(1, replication - 1)}`,
+        'group.initial.rebalance.delay.ms=0',
+        '',
+      ].join('\n'),
+    );
+    await writeFile(
+      join(node.dir, 'log4j2.properties'),
+      ['status = warn', 'appender.file.type = File', 'appender.file.name = file', `appender.file.fileName = ${join(node.dir, 'server.log')}`, 'appender.file.layout.type = PatternLayout', 'appender.file.layout.pattern = [%d] %p %m (%c)%n', 'rootLogger.level = warn', 'rootLogger.appenderRef.file.ref = file', ''].join('\n'),
+    );
+    await execFileAsync('java', java(node, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', join(node.dir, 'server.properties')));
+  }
+
+  const processes = new Map<number, ChildProcess>();
+  const brokerList = nodes.map((n) => `127.0.0.1:${n.port}`);
+
+  function launch(index: number): void {
+    const node = nodes[index]!;
+    processes.set(index, spawn('java', java(node, 'kafka.Kafka', join(node.dir, 'server.properties')), { stdio: 'ignore', cwd: node.dir }));
+  }
+
+  async function waitUntilAnswers(brokers: string[], minBrokers: number): Promise<void> {
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline) {
+      const admin = new Kafka({ clientId: 'private-kafka', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 1000, retry: { retries: 0 } }).admin();
+      try {
+        await admin.connect();
+        if ((await admin.describeCluster()).brokers.length >= minBrokers) return;
+      } catch {
+        // not up yet
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    throw new Error(`private kafka (${brokers.join(',')}) did not answer within 90 s; logs in ${dir}`);
+  }
+
+  for (let i = 0; i < nodes.length; i++) launch(i);
+  await waitUntilAnswers(brokerList, nodes.length);
+
+  async function stop(index = 0): Promise<void> {
+    const child = processes.get(index);
+    processes.delete(index);
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  return {
+    brokers: brokerList.join(','),
+    brokerList,
+    stop,
+    async start(index = 0) {
+      launch(index);
+      await waitUntilAnswers([brokerList[index]!], nodes.length);
+    },
+    async destroy() {
+      for (const index of [...processes.keys()]) await stop(index);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
