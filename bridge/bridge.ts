@@ -37,6 +37,8 @@ export interface Bridge {
    */
   ingest(input: IngestInput): Promise<IngestOutcome>;
   publishEvent(event: DeviceEvent): Promise<void>;
+  /** True while the in-flight cap is reached: QoS 0 publishes are dropped rather than waited for. */
+  saturated(): boolean;
   close(): Promise<void>;
 }
 
@@ -121,6 +123,8 @@ export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
     async publishEvent(event) {
       await enqueue([{ stream: 'events', record: { key: event.deviceId, value: JSON.stringify(event), timestamp: event.ts } }]);
     },
+
+    saturated: () => batcher.pending() >= options.maxInflightRecords,
 
     async close() {
       await batcher.close();

@@ -20,6 +20,11 @@ export const configSchema = z.object({
   MQTT_TLS_PORT: port.default(8883),
   TLS_CERT: optionalText,
   TLS_KEY: optionalText,
+  TLS_CA: optionalText,
+  MQTT_MAX_CONNECTIONS: positiveInt.default(100_000),
+  MQTT_MAX_PACKET_BYTES: positiveInt.default(1_048_576),
+  MQTT_MAX_TOPIC_LEVELS: z.coerce.number().int().min(4).max(100).default(16),
+  MQTT_MAX_KEEPALIVE_S: z.coerce.number().int().min(1).max(65535).default(3600),
   DASHBOARD_HOST: z.string().default('0.0.0.0'),
   DASHBOARD_PORT: port.default(8080),
   DASHBOARD_TOKEN: optionalText,
@@ -82,6 +87,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   if ((raw.TLS_CERT === undefined) !== (raw.TLS_KEY === undefined)) {
     problems.push('TLS_CERT and TLS_KEY go together: set both to enable the TLS listener');
+  }
+  if (raw.TLS_CA !== undefined && raw.TLS_CERT === undefined) {
+    problems.push('TLS_CA needs TLS_CERT and TLS_KEY: client certificates are checked on the TLS listener');
+  }
+  if (raw.MAX_PAYLOAD_BYTES > raw.MQTT_MAX_PACKET_BYTES) {
+    problems.push('MAX_PAYLOAD_BYTES must not exceed MQTT_MAX_PACKET_BYTES');
   }
   const kafkaBrokers = (raw.KAFKA_BROKERS ?? '')
     .split(',')

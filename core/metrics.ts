@@ -13,6 +13,9 @@ export function createMetrics() {
     mqttConnects: new Counter({ name: 'sluice_mqtt_connects_total', help: 'Accepted MQTT connections', registers: [registry] }),
     mqttAuthFailures: new Counter({ name: 'sluice_mqtt_auth_failures_total', help: 'Refused MQTT connections', labelNames: ['reason'] as const, registers: [registry] }),
     mqttPublishes: new Counter({ name: 'sluice_mqtt_publishes_total', help: 'PUBLISH packets received from devices', labelNames: ['qos'] as const, registers: [registry] }),
+    mqttOversizedPackets: new Counter({ name: 'sluice_mqtt_oversized_packets_total', help: 'Connections closed for a packet over MQTT_MAX_PACKET_BYTES', registers: [registry] }),
+    mqttProtocolErrors: new Counter({ name: 'sluice_mqtt_protocol_errors_total', help: 'Connections closed for malformed or refused packets', registers: [registry] }),
+    qos0Dropped: new Counter({ name: 'sluice_qos0_dropped_total', help: 'QoS 0 publishes dropped because the bridge was saturated or the queue failed', registers: [registry] }),
     aclViolations: new Counter({ name: 'sluice_acl_violations_total', help: 'Publishes or subscriptions refused by the topic ACL', labelNames: ['action'] as const, registers: [registry] }),
     ackLatency: new Histogram({
       name: 'sluice_ingest_ack_seconds',

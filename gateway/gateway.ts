@@ -1,6 +1,6 @@
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
@@ -10,13 +10,20 @@ import type { DeviceEvent } from '../core/reading.js';
 import type { Bridge } from '../bridge/bridge.js';
 import type { DeviceRegistry } from './registry.js';
 import { decidePublish, decideSubscribe } from './topics.js';
+import { createAuthThrottle } from './auth-throttle.js';
+import { limitPacketSize } from './packet-limit.js';
 
 export interface GatewayOptions {
   host: string;
   port: number;
   wsPort?: number;
-  tls?: { port: number; cert: string; key: string };
-  maxPayloadBytes: number;
+  tls?: { port: number; cert: string; key: string; ca?: string };
+  /** Packets larger than this close the connection before their body is read. */
+  maxPacketBytes: number;
+  maxConnections: number;
+  maxTopicLevels: number;
+  /** Keepalive a device may ask for, in seconds; 0 (never time out) is refused. */
+  maxKeepaliveS: number;
 }
 
 export interface GatewayDeps {
@@ -33,35 +40,90 @@ export interface Gateway {
 }
 
 // MQTT 3.1.1 CONNACK return codes [MQTT-3.2.2-3].
+const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
 
-const deviceIds = new WeakMap<Client, string>();
+interface Connection {
+  deviceId: string;
+  remoteAddress: string;
+  via: 'tcp' | 'tls' | 'ws';
+}
 
 export async function createGateway(options: GatewayOptions, deps: GatewayDeps): Promise<Gateway> {
   const log = deps.logger.child({ module: 'gateway' });
   const { bridge, registry, metrics } = deps;
+  const connections = new WeakMap<Client, Connection>();
   const keepaliveTimedOut = new WeakSet<Client>();
+  const replaced = new WeakSet<Client>();
+  const aclClosed = new WeakSet<Client>();
+  const requestedKeepalive = new WeakMap<Client, number>();
+  const throttle = createAuthThrottle({ freeFailures: 3, baseDelayMs: 250, maxDelayMs: 10_000, forgetAfterMs: 10 * 60_000, maxAddresses: 100_000 });
+
+  const remoteAddressOf = (client: Client): string => {
+    const conn = client.conn as { remoteAddress?: string; _socket?: { remoteAddress?: string } } | undefined;
+    return conn?.remoteAddress ?? conn?._socket?.remoteAddress ?? (client.req as { socket?: Socket } | undefined)?.socket?.remoteAddress ?? 'unknown';
+  };
 
   const broker = await Aedes.createBroker({
+    maxTopicLevels: options.maxTopicLevels,
+
+    preConnect(client, packet, callback) {
+      // aedes itself answers MQTT 5 with "unacceptable protocol version" (1); this says why in the log.
+      if (packet.protocolVersion === 5) {
+        metrics.mqttAuthFailures.inc({ reason: 'unsupported-protocol' });
+        log.warn({ clientId: packet.clientId, remoteAddress: remoteAddressOf(client) }, 'MQTT 5 CONNECT refused: Sluice speaks MQTT 3.1.1 (CONNACK 1, unacceptable protocol version)');
+      }
+      requestedKeepalive.set(client, packet.keepalive ?? 0);
+      limitPacketSize(client, options.maxPacketBytes, (length) => {
+        metrics.mqttOversizedPackets.inc();
+        log.warn({ deviceId: connections.get(client)?.deviceId, clientId: client.id, length, limit: options.maxPacketBytes }, 'packet too large; closing the connection');
+      });
+      callback(null, true);
+    },
+
     authenticate(client, username, password, done) {
-      const refuse = (code: number, reason: string): void => {
+      const remoteAddress = remoteAddressOf(client);
+      const refuse = (code: number, reason: string, detail?: string): void => {
         metrics.mqttAuthFailures.inc({ reason });
-        log.warn({ clientId: client.id, username, reason }, 'connection refused');
-        const error = new Error(reason) as AuthenticateError;
+        if (code === BAD_USERNAME_OR_PASSWORD || code === NOT_AUTHORIZED) throttle.failed(remoteAddress);
+        log.warn({ clientId: client.id, username, remoteAddress, reason, detail }, 'connection refused');
+        const error = new Error(detail ?? reason) as AuthenticateError;
         (error as { returnCode: number }).returnCode = code;
         done(error, false);
       };
-      if (!username || !password) return refuse(NOT_AUTHORIZED, 'missing-credentials');
-      registry.verify(username, password.toString('utf8')).then(
-        (ok) => {
-          if (!ok) return refuse(BAD_USERNAME_OR_PASSWORD, 'bad-credentials');
-          deviceIds.set(client, username);
+      if (broker.connectedClients >= options.maxConnections) {
+        return refuse(SERVER_UNAVAILABLE, 'max-connections', `the gateway holds its maximum of ${options.maxConnections} connections`);
+      }
+      const keepalive = requestedKeepalive.get(client) ?? 0;
+      if (keepalive < 1 || keepalive > options.maxKeepaliveS) {
+        return refuse(NOT_AUTHORIZED, 'keepalive-out-of-bounds', `keepalive ${keepalive} s is outside 1..${options.maxKeepaliveS} s`);
+      }
+      const certificateId = clientCertificateId(client);
+      const delay = throttle.delayFor(remoteAddress);
+      const check = async (): Promise<{ deviceId: string } | { code: number; reason: string }> => {
+        if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+        if (certificateId !== undefined) {
+          // A certificate our CA signed names the device; the registry still decides whether it may connect.
+          if (username && username !== certificateId) return { code: NOT_AUTHORIZED, reason: 'certificate-username-mismatch' };
+          return (await registry.has(certificateId)) ? { deviceId: certificateId } : { code: NOT_AUTHORIZED, reason: 'unknown-certificate-device' };
+        }
+        if (!username || !password) return { code: NOT_AUTHORIZED, reason: 'missing-credentials' };
+        return (await registry.verify(username, password.toString('utf8'))) ? { deviceId: username } : { code: BAD_USERNAME_OR_PASSWORD, reason: 'bad-credentials' };
+      };
+      check().then(
+        (result) => {
+          if ('code' in result) return refuse(result.code, result.reason);
+          throttle.succeeded(remoteAddress);
+          connections.set(client, { deviceId: result.deviceId, remoteAddress, via: transportOf(client) });
+          // [MQTT-3.1.4-2]: a second connection with this client id replaces the first; remember why it goes.
+          const previous = (broker as unknown as { clients: Record<string, Client | undefined> }).clients[client.id];
+          if (previous && previous !== client) replaced.add(previous);
           done(null, true);
         },
         (error: unknown) => {
           log.error({ err: error }, 'device registry unreadable');
-          refuse(3, 'registry-unavailable');
+          refuse(SERVER_UNAVAILABLE, 'registry-unavailable');
         },
       );
     },
@@ -69,52 +131,72 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
     authorizePublish(client, packet, callback) {
       // The broker's own publishes (retained status) have no client and are trusted.
       if (!client) return callback(null);
-      const deviceId = deviceIds.get(client);
-      if (!deviceId) return callback(new Error('not authenticated'));
+      const connection = connections.get(client);
+      if (!connection) return callback(new Error('not authenticated'));
+      const { deviceId } = connection;
       const receivedAt = Date.now();
       metrics.mqttPublishes.inc({ qos: String(packet.qos) });
       const decision = decidePublish(deviceId, packet.topic);
       if (!decision.allowed) {
-        metrics.aclViolations.inc({ action: 'publish' });
-        log.warn({ deviceId, topic: packet.topic, reason: decision.reason }, 'publish refused by ACL; disconnecting');
+        refuseByAcl(client, 'publish', packet.topic, decision.reason);
         // An error here makes aedes close the connection: MQTT 3.1.1 has no way to refuse one PUBLISH.
         return callback(new Error(decision.reason));
       }
       if (decision.kind === 'status') return callback(null);
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-      bridge.ingest({ deviceId, topic: packet.topic, payload, receivedAt }).then(
+      const input = { deviceId, topic: packet.topic, payload, receivedAt };
+      if (packet.qos === 0) {
+        // Best effort: never hold the connection for QoS 0, and count what cannot be taken.
+        if (bridge.saturated()) {
+          metrics.qos0Dropped.inc();
+          return callback(null);
+        }
+        bridge.ingest(input).catch(() => metrics.qos0Dropped.inc());
+        return callback(null);
+      }
+      bridge.ingest(input).then(
         () => {
           metrics.ackLatency.observe((Date.now() - receivedAt) / 1000);
           callback(null);
         },
         (error: unknown) => {
-          log.error({ err: error, deviceId }, 'publish not stored; closing the connection so the device retries');
+          log.error({ err: error, deviceId }, 'publish not stored; closing the connection so the device sends it again');
           callback(error as Error);
         },
       );
     },
 
     authorizeSubscribe(client, subscription, callback) {
-      const deviceId = deviceIds.get(client);
+      const deviceId = connections.get(client)?.deviceId;
       const decision = deviceId ? decideSubscribe(deviceId, subscription.topic) : { allowed: false as const, reason: 'not authenticated' };
       if (!decision.allowed) {
-        metrics.aclViolations.inc({ action: 'subscribe' });
-        log.warn({ deviceId, topic: subscription.topic, reason: decision.reason }, 'subscription refused by ACL');
+        refuseByAcl(client, 'subscribe', subscription.topic, decision.reason);
         return callback(new Error(decision.reason));
       }
       callback(null, subscription);
     },
   });
 
+  function refuseByAcl(client: Client, action: 'publish' | 'subscribe', topic: string, reason: string): void {
+    const connection = connections.get(client);
+    metrics.aclViolations.inc({ action });
+    aclClosed.add(client);
+    log.warn({ deviceId: connection?.deviceId, topic, action, reason }, `${action} refused by the topic ACL; disconnecting`);
+    if (connection) {
+      emitEvent({ deviceId: connection.deviceId, type: 'acl-violation', reason: `${action} on ${topic}: ${reason}`, ts: Date.now(), remoteAddress: connection.remoteAddress });
+    }
+  }
+
+  function emitEvent(event: DeviceEvent): void {
+    bridge.publishEvent(event).catch((error: unknown) => log.warn({ err: error, deviceId: event.deviceId }, 'device event not delivered'));
+  }
+
   function announce(client: Client, type: 'online' | 'offline', reason: string): void {
-    const deviceId = deviceIds.get(client);
-    if (!deviceId) return;
-    const event: DeviceEvent = { deviceId, type, reason, ts: Date.now() };
-    const remote = (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress;
-    if (remote) event.remoteAddress = remote;
-    bridge.publishEvent(event).catch((error: unknown) => log.warn({ err: error, deviceId }, 'device event not delivered'));
+    const connection = connections.get(client);
+    if (!connection) return;
+    emitEvent({ deviceId: connection.deviceId, type, reason, ts: Date.now(), remoteAddress: connection.remoteAddress });
     broker.publish(
-      { cmd: 'publish', topic: `devices/${deviceId}/status`, payload: Buffer.from(type), qos: 1, retain: true, dup: false },
+      { cmd: 'publish', topic: `devices/${connection.deviceId}/status`, payload: Buffer.from(type), qos: 1, retain: true, dup: false },
       () => undefined,
     );
   }
@@ -122,20 +204,29 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
   broker.on('clientReady', (client) => {
     metrics.mqttConnects.inc();
     metrics.mqttConnections.set(broker.connectedClients);
-    announce(client, 'online', 'connected');
+    announce(client, 'online', `connected over ${connections.get(client)?.via ?? 'tcp'}`);
   });
   broker.on('keepaliveTimeout', (client) => keepaliveTimedOut.add(client));
   broker.on('clientDisconnect', (client) => {
     metrics.mqttConnections.set(broker.connectedClients);
     const clean = (client as unknown as { _disconnected?: boolean })._disconnected === true;
-    const reason = clean ? 'disconnect' : keepaliveTimedOut.has(client) ? 'keepalive-timeout' : 'connection-lost';
+    const reason = replaced.has(client)
+      ? 'takeover'
+      : clean
+        ? 'disconnect'
+        : keepaliveTimedOut.has(client)
+          ? 'keepalive-timeout'
+          : aclClosed.has(client)
+            ? 'acl-violation'
+            : 'connection-lost';
     announce(client, 'offline', reason);
   });
   broker.on('clientError', (client, error) => {
-    log.debug({ clientId: client.id, err: error }, 'client error');
+    log.debug({ clientId: client.id, err: error.message }, 'client error');
   });
   broker.on('connectionError', (client, error) => {
-    log.info({ clientId: client?.id, err: error.message }, 'connection error (malformed or refused packet)');
+    metrics.mqttProtocolErrors.inc();
+    log.info({ clientId: client?.id, remoteAddress: client ? remoteAddressOf(client) : undefined, err: error.message }, 'connection closed: malformed or refused packet');
   });
 
   const servers: (NetServer | HttpServer)[] = [];
@@ -159,12 +250,14 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
       const result: { port: number; wsPort?: number; tlsPort?: number } = { port };
       if (options.wsPort !== undefined) {
         const http = createHttpServer((_request, response) => {
-          response.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n');
+          response.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt with the "mqtt" subprotocol\n');
         });
-        wss = new WebSocketServer({ server: http, path: '/mqtt', handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false) });
+        wss = new WebSocketServer({ server: http, path: '/mqtt', maxPayload: options.maxPacketBytes + 16, handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false) });
         wss.on('connection', (socket, request) => {
           const stream = createWebSocketStream(socket);
           stream.on('error', () => socket.terminate());
+          (stream as unknown as { remoteAddress?: string }).remoteAddress = request.socket.remoteAddress;
+          (stream as unknown as { sluiceTransport: string }).sluiceTransport = 'ws';
           broker.handle(stream, request);
         });
         servers.push(http);
@@ -172,8 +265,23 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
       }
       if (options.tls) {
         const tls = createTlsServer(
-          { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) },
-          (socket) => broker.handle(socket),
+          {
+            cert: readFileSync(options.tls.cert),
+            key: readFileSync(options.tls.key),
+            ...(options.tls.ca
+              ? // Certificates are optional: a device may still use its secret. A presented certificate must verify.
+                { ca: readFileSync(options.tls.ca), requestCert: true, rejectUnauthorized: false }
+              : {}),
+          },
+          (socket) => {
+            if (options.tls?.ca && socket.authorizationError && socket.getPeerCertificate()?.subject) {
+              metrics.mqttAuthFailures.inc({ reason: 'bad-certificate' });
+              log.warn({ remoteAddress: socket.remoteAddress, error: String(socket.authorizationError) }, 'TLS client certificate refused');
+              socket.destroy();
+              return;
+            }
+            broker.handle(socket);
+          },
         );
         servers.push(tls);
         result.tlsPort = await listenOn(tls, options.tls.port);
@@ -187,4 +295,18 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
       await new Promise<void>((resolve) => broker.close(() => resolve()));
     },
   };
+}
+
+function transportOf(client: Client): 'tcp' | 'tls' | 'ws' {
+  const conn = client.conn as { encrypted?: boolean; sluiceTransport?: string } | undefined;
+  if (conn?.sluiceTransport === 'ws') return 'ws';
+  return conn?.encrypted ? 'tls' : 'tcp';
+}
+
+/** The CN of a verified client certificate, when the device connected with one. */
+function clientCertificateId(client: Client): string | undefined {
+  const socket = client.conn as Partial<TLSSocket> | undefined;
+  if (!socket?.encrypted || !socket.authorized || typeof socket.getPeerCertificate !== 'function') return undefined;
+  const cn = socket.getPeerCertificate().subject?.CN;
+  return typeof cn === 'string' && cn.length > 0 ? cn : undefined;
 }

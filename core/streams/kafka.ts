@@ -220,11 +220,12 @@ async function seekOnAssignment(
   const offsets = new Map<string, { partition: number; offset: string }[]>();
   try {
     for (const topic of topics) {
+      if (typeof from !== 'object') continue;
+      // Right after topics are created their leaders may still be moving: retriable, so wait it out.
+      const found = await whileRetriable(() => admin.fetchTopicOffsetsByTimestamp(topic, from.timestamp));
       offsets.set(
         topic,
-        typeof from === 'object'
-          ? (await admin.fetchTopicOffsetsByTimestamp(topic, from.timestamp)).map((o) => ({ partition: o.partition, offset: o.offset }))
-          : [],
+        found.map((o) => ({ partition: o.partition, offset: o.offset })),
       );
     }
   } finally {
@@ -238,6 +239,18 @@ async function seekOnAssignment(
       }
     }
   });
+}
+
+async function whileRetriable<T>(operation: () => Promise<T>, deadlineMs = 30_000): Promise<T> {
+  const deadline = Date.now() + deadlineMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if ((error as { retriable?: boolean }).retriable !== true || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2000)));
+    }
+  }
 }
 
 /** Broker answers that no retry can change; anything else (including "retries exhausted") is an outage. */
