@@ -3,7 +3,7 @@ import type { Metrics } from '../core/metrics.js';
 import type { DeadLetter, DeviceEvent, Reading } from '../core/reading.js';
 import type { OutgoingRecord, StreamName, StreamProducer } from '../core/seams.js';
 import { createBatcher, type Batcher } from '../core/batcher.js';
-import { normalize, type NormalizeOptions } from './normalize/index.js';
+import { normalize, type NormalizeOptions, type PayloadFormat } from './normalize/index.js';
 
 export interface BridgeOptions {
   lingerMs: number;
@@ -23,6 +23,8 @@ export interface IngestInput {
   topic: string;
   payload: Buffer;
   receivedAt: number;
+  /** The device's registered format, used instead of content detection. */
+  format?: PayloadFormat;
 }
 
 export interface IngestOutcome {
@@ -51,6 +53,13 @@ export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
   const log = deps.logger.child({ module: 'bridge' });
   const { metrics } = deps;
   let outageLogged = false;
+  const formatOptions = new Map<PayloadFormat, NormalizeOptions>();
+  const optionsFor = (format: PayloadFormat | undefined): NormalizeOptions => {
+    if (!format) return options.normalize;
+    let forced = formatOptions.get(format);
+    if (!forced) formatOptions.set(format, (forced = Object.freeze({ ...options.normalize, formatOverride: format })));
+    return forced;
+  };
 
   const batcher: Batcher<QueuedRecord> = createBatcher<QueuedRecord>({
     lingerMs: options.lingerMs,
@@ -89,7 +98,7 @@ export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
 
   return {
     async ingest(input) {
-      const result = normalize(input, options.normalize);
+      const result = normalize(input, optionsFor(input.format));
       const records: QueuedRecord[] = result.readings.map((reading) => ({
         stream: 'telemetry',
         record: telemetryRecord(reading),

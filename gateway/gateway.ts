@@ -8,7 +8,7 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { DeviceEvent } from '../core/reading.js';
 import type { Bridge } from '../bridge/bridge.js';
-import type { DeviceRegistry } from './registry.js';
+import type { DeviceFormat, DeviceRegistry } from './registry.js';
 import { decidePublish, decideSubscribe } from './topics.js';
 import { createAuthThrottle } from './auth-throttle.js';
 import { limitPacketSize } from './packet-limit.js';
@@ -46,6 +46,8 @@ const NOT_AUTHORIZED = 5;
 
 interface Connection {
   deviceId: string;
+  /** Registered payload format, read at connect: a change applies from the device's next connection. */
+  format?: DeviceFormat;
   remoteAddress: string;
   via: 'tcp' | 'tls' | 'ws';
 }
@@ -101,7 +103,7 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
       }
       const certificateId = clientCertificateId(client);
       const delay = throttle.delayFor(remoteAddress);
-      const check = async (): Promise<{ deviceId: string } | { code: number; reason: string }> => {
+      const identify = async (): Promise<{ deviceId: string } | { code: number; reason: string }> => {
         if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
         if (certificateId !== undefined) {
           // A certificate our CA signed names the device; the registry still decides whether it may connect.
@@ -111,11 +113,15 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
         if (!username || !password) return { code: NOT_AUTHORIZED, reason: 'missing-credentials' };
         return (await registry.verify(username, password.toString('utf8'))) ? { deviceId: username } : { code: BAD_USERNAME_OR_PASSWORD, reason: 'bad-credentials' };
       };
+      const check = async () => {
+        const result = await identify();
+        return 'code' in result ? result : { ...result, format: await registry.formatOf(result.deviceId) };
+      };
       check().then(
         (result) => {
           if ('code' in result) return refuse(result.code, result.reason);
           throttle.succeeded(remoteAddress);
-          connections.set(client, { deviceId: result.deviceId, remoteAddress, via: transportOf(client) });
+          connections.set(client, { deviceId: result.deviceId, remoteAddress, via: transportOf(client), ...(result.format ? { format: result.format } : {}) });
           // [MQTT-3.1.4-2]: a second connection with this client id replaces the first; remember why it goes.
           const previous = (broker as unknown as { clients: Record<string, Client | undefined> }).clients[client.id];
           if (previous && previous !== client) replaced.add(previous);
@@ -144,7 +150,10 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
       }
       if (decision.kind === 'status') return callback(null);
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-      const input = { deviceId, topic: packet.topic, payload, receivedAt };
+      // A registered format replaces content detection on the plain telemetry topic only: metric topics
+      // carry plain values and `/$format` suffixes are the device's explicit choice.
+      const format = connection.format && packet.topic === `devices/${deviceId}/telemetry` ? connection.format : undefined;
+      const input = { deviceId, topic: packet.topic, payload, receivedAt, ...(format ? { format } : {}) };
       if (packet.qos === 0) {
         // Best effort: never hold the connection for QoS 0, and count what cannot be taken.
         if (bridge.saturated()) {

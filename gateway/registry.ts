@@ -18,7 +18,12 @@ export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 interface StoredDevice {
   hash: string;
   createdAt: string;
+  /** Payload format forced for `devices/{id}/telemetry`; absent = detected from the content. */
+  format?: DeviceFormat;
 }
+
+export const DEVICE_FORMATS = ['json', 'senml', 'line'] as const;
+export type DeviceFormat = (typeof DEVICE_FORMATS)[number];
 
 interface RegistryFile {
   version: 1;
@@ -27,9 +32,12 @@ interface RegistryFile {
 
 export interface DeviceRegistry {
   /** Creates the devices with fresh secrets; the secrets are returned once and never stored. */
-  add(ids: string[]): Promise<{ id: string; secret: string }[]>;
+  add(ids: string[], options?: { format?: DeviceFormat; onProgress?: (done: number) => void }): Promise<{ id: string; secret: string }[]>;
   remove(id: string): Promise<boolean>;
-  list(): Promise<{ id: string; createdAt: string }[]>;
+  list(): Promise<{ id: string; createdAt: string; format?: DeviceFormat }[]>;
+  /** Sets (or with `undefined` clears) the forced payload format; false when the device is unknown. */
+  setFormat(id: string, format: DeviceFormat | undefined): Promise<boolean>;
+  formatOf(id: string): Promise<DeviceFormat | undefined>;
   verify(id: string, secret: string): Promise<boolean>;
   has(id: string): Promise<boolean>;
 }
@@ -73,7 +81,7 @@ export function createDeviceRegistry(dataDir: string): DeviceRegistry {
   }
 
   return {
-    async add(ids) {
+    async add(ids, addOptions = {}) {
       const file = await load();
       for (const id of ids) {
         if (!DEVICE_ID_PATTERN.test(id)) {
@@ -83,8 +91,13 @@ export function createDeviceRegistry(dataDir: string): DeviceRegistry {
       const created: { id: string; secret: string }[] = [];
       for (const id of ids) {
         const secret = randomBytes(18).toString('base64url');
-        file.devices[id] = { hash: await hashSecret(secret), createdAt: new Date().toISOString() };
+        file.devices[id] = {
+          hash: await hashSecret(secret),
+          createdAt: new Date().toISOString(),
+          ...(addOptions.format ? { format: addOptions.format } : {}),
+        };
         created.push({ id, secret });
+        addOptions.onProgress?.(created.length);
       }
       await save(file);
       return created;
@@ -99,8 +112,20 @@ export function createDeviceRegistry(dataDir: string): DeviceRegistry {
     async list() {
       const file = await load();
       return Object.entries(file.devices)
-        .map(([id, device]) => ({ id, createdAt: device.createdAt }))
+        .map(([id, device]) => ({ id, createdAt: device.createdAt, ...(device.format ? { format: device.format } : {}) }))
         .sort((a, b) => a.id.localeCompare(b.id));
+    },
+    async setFormat(id, format) {
+      const file = await load();
+      const device = file.devices[id];
+      if (!device) return false;
+      if (format) device.format = format;
+      else delete device.format;
+      await save(file);
+      return true;
+    },
+    async formatOf(id) {
+      return (await load()).devices[id]?.format;
     },
     async has(id) {
       return id in (await load()).devices;

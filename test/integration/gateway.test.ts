@@ -4,7 +4,7 @@ import { connect as netConnect } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
+import { addDevices, sluiceBin, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
 import { readTopic, type KafkaRecord } from '../support/kafka.js';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.js';
 import { freePort } from '../support/victoria.js';
@@ -14,7 +14,7 @@ const kafkaBrokers = inject('kafkaBrokers');
 const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 const prefix = `gw${runId}`;
 const id = (name: string) => `${name}-${runId}`;
-const devices = ['tcp', 'ws', 'tls', 'cert', 'acl', 'sub', 'big', 'takeover', 'will', 'raw', 'mosq', 'keep'].map(id);
+const devices = ['tcp', 'ws', 'tls', 'cert', 'acl', 'sub', 'big', 'takeover', 'will', 'raw', 'mosq', 'keep', 'fmt'].map(id);
 
 let sluice: SluiceProcess;
 let secrets: Record<string, string>;
@@ -43,6 +43,7 @@ const telemetryOf = async (deviceId: string, count = 1) =>
 beforeAll(async () => {
   const dataDir = await tempDataDir();
   secrets = await addDevices(dataDir, devices);
+  await execFileAsync(process.execPath, [sluiceBin, 'devices', 'set-format', id('fmt'), 'senml'], { env: { ...process.env, DATA_DIR: dataDir } });
   certs = await makeTestCertificates();
   tlsPort = await freePort();
   sluice = await startSluiceProcess({
@@ -142,6 +143,17 @@ describe('device identity and limits', () => {
     await gone;
     await expect.poll(() => sluice.logs.some((l) => l.msg === 'packet too large; closing the connection')).toBe(true);
     client.end(true);
+  });
+
+  it("reads a device's payloads in its registered format instead of detecting it", async () => {
+    const client = await connect(id('fmt'));
+    // Detected, this object would be JSON; registered as SenML, it is a SenML pack that is not an array.
+    await client.publishAsync(`devices/${id('fmt')}/telemetry`, '{"n":"temperature","v":21}', { qos: 1 });
+    await client.publishAsync(`devices/${id('fmt')}/telemetry`, '[{"n":"temperature","v":22}]', { qos: 1 });
+    await client.endAsync();
+    const letters = await readTopic(kafkaBrokers, `${prefix}.deadletter`, (rs) => rs.some((r) => r.key === id('fmt')));
+    expect(JSON.parse(letters.find((r) => r.key === id('fmt'))!.value)).toMatchObject({ code: 'INVALID_SENML' });
+    expect(JSON.parse((await telemetryOf(id('fmt')))[0]!.value)).toMatchObject({ metric: 'temperature', value: 22 });
   });
 
   it('replaces the first connection when a second one uses the same client id (takeover)', async () => {
