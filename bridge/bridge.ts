@@ -1,6 +1,6 @@
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
-import type { DeadLetter, DeviceEvent, Reading } from '../core/reading.js';
+import { DEAD_LETTER_PAYLOAD_BYTES, type DeadLetter, type DeviceEvent, type Reading } from '../core/reading.js';
 import type { OutgoingRecord, StreamName, StreamProducer } from '../core/seams.js';
 import { createBatcher, type Batcher } from '../core/batcher.js';
 import { normalize, type NormalizeOptions, type PayloadFormat } from './normalize/index.js';
@@ -110,7 +110,9 @@ export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
           code: rejection.code,
           reason: rejection.reason,
           topic: input.topic,
-          payload: input.payload.toString('base64'),
+          payload: input.payload.subarray(0, DEAD_LETTER_PAYLOAD_BYTES).toString('base64'),
+          payloadBytes: input.payload.length,
+          ...(input.payload.length > DEAD_LETTER_PAYLOAD_BYTES ? { payloadTruncated: true as const } : {}),
           receivedAt: input.receivedAt,
         };
         records.push({

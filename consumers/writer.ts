@@ -123,6 +123,7 @@ export function createWriter(options: WriterOptions, deps: WriterDeps): Writer {
       reason: `the store refused this reading: ${storeMessage}`,
       topic: `devices/${reading.deviceId}/telemetry`,
       payload: Buffer.from(JSON.stringify(reading)).toString('base64'),
+      payloadBytes: Buffer.byteLength(JSON.stringify(reading)),
       receivedAt: reading.receivedAt,
     };
     await deps.deadLetters.send('deadletter', [{ key: reading.deviceId, value: JSON.stringify(letter), timestamp: Date.now() }]);

@@ -28,7 +28,14 @@ export interface DeadLetter {
   code: string;
   reason: string;
   topic: string;
-  /** The original payload, base64. */
+  /** The original payload, base64; cut to its first DEAD_LETTER_PAYLOAD_BYTES when longer. */
   payload: string;
+  /** Size of the original payload in bytes (set by every Sluice producer; optional for older records). */
+  payloadBytes?: number;
+  /** Present (true) when `payload` holds only the start of the original. */
+  payloadTruncated?: true;
   receivedAt: number;
 }
+
+/** Dead letters must fit a Kafka record (1 MB by default) whatever a device sent. */
+export const DEAD_LETTER_PAYLOAD_BYTES = 64 * 1024;
