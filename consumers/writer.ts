@@ -48,6 +48,30 @@ export interface Writer {
  * were written, so a crash or an outage re-delivers instead of losing. Writing the same reading twice is
  * one point in the store (same series and timestamp), so re-delivery does not duplicate.
  */
+/**
+ * Writes readings; when the store refuses the batch, splits it in halves until the refused readings are
+ * found, hands each to `onRefused` with the store's message, and writes the rest. Rewriting points the
+ * store already accepted is harmless (same series and timestamp). Other errors propagate to be retried.
+ */
+export async function writeSplittingRefused(
+  store: ReadingStore,
+  readings: Reading[],
+  onRefused: (reading: Reading, storeMessage: string) => Promise<void>,
+): Promise<void> {
+  try {
+    await store.write(readings);
+  } catch (error) {
+    if (!isSluiceError(error) || error.code !== ErrorCodes.STORE_REJECTED) throw error;
+    if (readings.length === 1) {
+      await onRefused(readings[0]!, (error.details?.storeMessage as string | undefined) ?? error.message);
+      return;
+    }
+    const middle = readings.length >> 1;
+    await writeSplittingRefused(store, readings.slice(0, middle), onRefused);
+    await writeSplittingRefused(store, readings.slice(middle), onRefused);
+  }
+}
+
 export function createWriter(options: WriterOptions, deps: WriterDeps): Writer {
   const log = deps.logger.child({ module: 'writer' });
   const baseDelay = options.retryDelayMs ?? 250;
@@ -95,24 +119,7 @@ export function createWriter(options: WriterOptions, deps: WriterDeps): Writer {
     },
   });
 
-  /**
-   * A refused batch is split in halves until the refused points are found; those are dead-lettered with
-   * the store's message and the rest is written. Rewriting accepted points is harmless (same point).
-   */
-  async function writeOrDeadLetter(readings: Reading[]): Promise<void> {
-    try {
-      await deps.store.write(readings);
-    } catch (error) {
-      if (!isSluiceError(error) || error.code !== ErrorCodes.STORE_REJECTED) throw error;
-      if (readings.length === 1) {
-        await deadLetter(readings[0]!, error.details?.storeMessage as string | undefined ?? error.message);
-        return;
-      }
-      const middle = readings.length >> 1;
-      await writeOrDeadLetter(readings.slice(0, middle));
-      await writeOrDeadLetter(readings.slice(middle));
-    }
-  }
+  const writeOrDeadLetter = (readings: Reading[]) => writeSplittingRefused(deps.store, readings, deadLetter);
 
   async function deadLetter(reading: Reading, storeMessage: string): Promise<void> {
     deps.metrics.rejections.inc({ code: ErrorCodes.STORE_REJECTED });

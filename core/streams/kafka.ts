@@ -288,3 +288,91 @@ function forwardKafkaLog(log: Logger, entry: LogEntry): void {
   const level = entry.level === KafkaLogLevel.ERROR ? 'error' : entry.level === KafkaLogLevel.WARN ? 'warn' : 'debug';
   log[level]({ kafkaModule: entry.namespace, ...rest }, message);
 }
+
+export interface HistoryRange {
+  stream: StreamName;
+  /** Kafka record time (the gateway's receive time), inclusive. */
+  fromTs: number;
+  /** Exclusive. */
+  toTs: number;
+  /** Only these keys (device ids); all when absent. */
+  keys?: ReadonlySet<string>;
+}
+
+export interface HistoryProgress {
+  total: number;
+  read: number;
+}
+
+/**
+ * Reads one time range of a stream once, partition by partition, and stops at the offsets that held the
+ * end of the range when it started. Uses a throwaway group that never commits, so it disturbs no one.
+ */
+export async function readKafkaHistory(
+  options: Pick<KafkaBusOptions, 'brokers' | 'clientId' | 'topicPrefix'>,
+  range: HistoryRange,
+  onRecords: (records: { key: string; value: Buffer; timestamp: number }[]) => Promise<void>,
+  onProgress: (progress: HistoryProgress) => void = () => undefined,
+): Promise<HistoryProgress> {
+  const kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: KafkaLogLevel.NOTHING });
+  const topic = topicName(options.topicPrefix, range.stream);
+  const admin = kafka.admin();
+  await admin.connect();
+  let starts: Map<number, bigint>;
+  let ends: Map<number, bigint>;
+  try {
+    const high = new Map((await whileRetriable(() => admin.fetchTopicOffsets(topic))).map((o) => [o.partition, BigInt(o.high)]));
+    const byTime = async (ts: number) =>
+      new Map(
+        (await whileRetriable(() => admin.fetchTopicOffsetsByTimestamp(topic, ts))).map((o) => [
+          o.partition,
+          // -1: nothing at or after that time; the range ends at the high watermark.
+          o.offset === '-1' ? high.get(o.partition)! : BigInt(o.offset),
+        ]),
+      );
+    starts = await byTime(range.fromTs);
+    ends = await byTime(range.toTs);
+  } finally {
+    await admin.disconnect();
+  }
+  const pending = new Set([...starts].filter(([partition, start]) => start < ends.get(partition)!).map(([partition]) => partition));
+  const progress: HistoryProgress = { total: 0, read: 0 };
+  for (const partition of pending) progress.total += Number(ends.get(partition)! - starts.get(partition)!);
+  onProgress({ ...progress });
+  if (pending.size === 0) return progress;
+
+  const consumer = kafka.consumer({ groupId: `${options.clientId}-replay-${process.pid}-${Date.now()}`, allowAutoTopicCreation: false });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      for (const [partition, offset] of starts) consumer.seek({ topic, partition, offset: offset.toString() });
+    });
+    await new Promise<void>((resolve, reject) => {
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatch: async ({ batch, heartbeat }) => {
+            if (!pending.has(batch.partition)) return;
+            const end = ends.get(batch.partition)!;
+            const inRange = batch.messages.filter((m) => BigInt(m.offset) < end);
+            progress.read += inRange.length;
+            const wanted = inRange
+              .map((m) => ({ key: m.key?.toString('utf8') ?? '', value: m.value ?? Buffer.alloc(0), timestamp: Number(m.timestamp) }))
+              .filter((r) => r.timestamp >= range.fromTs && r.timestamp < range.toTs && (!range.keys || range.keys.has(r.key)));
+            if (wanted.length > 0) await onRecords(wanted);
+            onProgress({ ...progress });
+            await heartbeat();
+            if (BigInt(batch.lastOffset()) + 1n >= end) {
+              pending.delete(batch.partition);
+              if (pending.size === 0) resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return progress;
+}
