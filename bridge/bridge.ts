@@ -10,6 +10,8 @@ export interface BridgeOptions {
   maxBatchRecords: number;
   maxInflightRecords: number;
   normalize: NormalizeOptions;
+  /** A batch unacknowledged this long counts (and is logged) as a queue outage. */
+  outageAfterMs?: number;
 }
 
 export interface BridgeDeps {
@@ -52,7 +54,20 @@ interface QueuedRecord {
 export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
   const log = deps.logger.child({ module: 'bridge' });
   const { metrics } = deps;
-  let outageLogged = false;
+  // One line when an outage starts and one when it ends, with its duration: not one per record or retry.
+  let outageSince: number | undefined;
+  const outage = {
+    begin(error: unknown, since: number) {
+      if (outageSince !== undefined) return;
+      outageSince = since;
+      log.error({ err: error }, 'queue not accepting records; holding acknowledgements and retrying');
+    },
+    end() {
+      if (outageSince === undefined) return;
+      log.warn({ outageMs: Math.round(performance.now() - outageSince) }, 'queue accepting records again');
+      outageSince = undefined;
+    },
+  };
   const formatOptions = new Map<PayloadFormat, NormalizeOptions>();
   const optionsFor = (format: PayloadFormat | undefined): NormalizeOptions => {
     if (!format) return options.normalize;
@@ -67,22 +82,21 @@ export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
     maxPendingItems: options.maxInflightRecords,
     flush: async (items) => {
       const started = performance.now();
-      await deps.producer.sendBatch([...groupByStream(items)].map(([stream, records]) => ({ stream, records })));
+      // kafkajs may spend a long while retrying inside one send; a batch this slow is an outage too.
+      const slow = setTimeout(() => outage.begin(undefined, started), options.outageAfterMs ?? 2000);
+      try {
+        await deps.producer.sendBatch([...groupByStream(items)].map(([stream, records]) => ({ stream, records })));
+      } finally {
+        clearTimeout(slow);
+      }
+      outage.end();
       metrics.producerBatchRecords.observe(items.length);
       metrics.producerBatchSeconds.observe((performance.now() - started) / 1000);
       metrics.inflightReadings.dec(items.length);
     },
-    onFlushError: (error, attempt) => {
+    onFlushError: (error) => {
       metrics.producerRetries.inc();
-      // One line when the outage starts, one when it ends: not one per record or per retry.
-      if (!outageLogged) {
-        outageLogged = true;
-        log.error({ err: error, attempt }, 'queue not accepting records; holding acknowledgements and retrying');
-      }
-    },
-    onRecovered: (failedForMs, attempts) => {
-      outageLogged = false;
-      log.warn({ outageMs: failedForMs, attempts }, 'queue accepting records again');
+      outage.begin(error, performance.now());
     },
   });
 

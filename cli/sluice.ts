@@ -2,6 +2,10 @@
 import { Command } from 'commander';
 import { registerStartCommand } from './commands/start.js';
 import { registerDevicesCommand } from './commands/devices.js';
+import { registerSimulateCommand } from './commands/simulate.js';
+import { registerBenchCommand } from './commands/bench.js';
+import { registerDemoCommand } from './commands/demo.js';
+import { registerReplayCommand } from './commands/replay.js';
 
 const program = new Command();
 program
@@ -11,5 +15,9 @@ program
 
 registerStartCommand(program);
 registerDevicesCommand(program);
+registerSimulateCommand(program);
+registerBenchCommand(program);
+registerDemoCommand(program);
+registerReplayCommand(program);
 
 await program.parseAsync(process.argv);

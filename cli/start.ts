@@ -10,12 +10,14 @@ import { createBridge } from '../bridge/bridge.js';
 import { defaultNormalizeOptions } from '../bridge/normalize/index.js';
 import { createGateway } from '../gateway/gateway.js';
 import { createDeviceRegistry } from '../gateway/registry.js';
-import { createWriter } from '../consumers/writer.js';
+import { createWriter, type Writer } from '../consumers/writer.js';
 import { createLiveFeed } from '../consumers/live-feed.js';
 import { createInfluxStore } from '../consumers/stores/influx.js';
 import { createMemoryStore, type MemoryStore } from '../consumers/stores/memory.js';
-import { buildHttpApi, type ReadinessCheck } from '../dashboard/http.js';
+import type { ReadinessCheck } from '../dashboard/http.js';
+import { buildOpsApi } from '../dashboard/http.js';
 import { loadDashboardToken } from '../dashboard/token.js';
+import { createDashboard } from '../dashboard/dashboard.js';
 
 export const ROLES = ['gateway', 'bridge', 'writer', 'dashboard'] as const;
 export type Role = (typeof ROLES)[number];
@@ -81,10 +83,11 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
       { name: production ? 'store' : 'memory-store', check: () => store.ping() },
     ];
 
+    let writer: Writer | undefined;
     if (roles.has('writer')) {
       const deadLetters = await bus.createProducer();
       closers.push({ name: 'writer-deadletters', close: () => deadLetters.close() });
-      const writer = createWriter(
+      writer = createWriter(
         {
           groupId: `${config.KAFKA_CLIENT_ID}-writer`,
           concurrency: config.KAFKA_PARTITIONS,
@@ -93,9 +96,10 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
         },
         { bus, store, deadLetters, logger, metrics },
       );
-      await writer.start();
-      closers.push({ name: 'writer', close: () => writer.close() });
-      readiness.push({ name: 'writer', check: async () => writer.status().state !== 'unauthorized' });
+      const started = writer;
+      await started.start();
+      closers.push({ name: 'writer', close: () => started.close() });
+      readiness.push({ name: 'writer', check: async () => started.status().state !== 'unauthorized' });
     }
 
     const fleet = createFleetState({
@@ -104,9 +108,33 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
       maxReadings: 2_000_000,
     });
     if (roles.has('dashboard')) {
+      // Dashboard before the live feed starts, so the live feed's warm-up already reaches it.
       const liveFeed = createLiveFeed({ warmWindowMs: config.LIVE_WINDOW_MINUTES * 60_000 }, { bus, fleet, logger, metrics });
+      const dashboard = await createDashboard(
+        {
+          host: config.DASHBOARD_HOST,
+          port: config.DASHBOARD_PORT,
+          dataDir: config.DATA_DIR,
+          token: config.DASHBOARD_TOKEN,
+          mode: config.mode,
+          roles: [...roles],
+          ...(production ? { kafka: { brokers: config.kafkaBrokers, clientId: config.KAFKA_CLIENT_ID, groups: [{ groupId: `${config.KAFKA_CLIENT_ID}-writer`, topic: `${config.KAFKA_TOPIC_PREFIX}.telemetry` }] } } : {}),
+        },
+        {
+          metrics,
+          fleet,
+          liveFeed,
+          logger,
+          readiness,
+          readings: (query) => (memoryStore ? memoryStore.query(query) : fleet.query(query)),
+          ...(writer ? { writerStatus: writer.status } : {}),
+        },
+      );
+      closers.push({ name: 'dashboard', close: () => dashboard.close() });
       await liveFeed.start();
       closers.push({ name: 'live-feed', close: () => liveFeed.close() });
+      running.dashboardPort = (await dashboard.listen()).port;
+      if (dashboard.generatedToken) running.generatedToken = dashboard.generatedToken;
     }
 
     if (roles.has('gateway') || roles.has('bridge')) {
@@ -128,8 +156,13 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
             host: config.MQTT_HOST,
             port: config.MQTT_PORT,
             wsPort: config.MQTT_WS_PORT,
-            maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
-            ...(config.TLS_CERT && config.TLS_KEY ? { tls: { port: config.MQTT_TLS_PORT, cert: config.TLS_CERT, key: config.TLS_KEY } } : {}),
+            maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
+            maxConnections: config.MQTT_MAX_CONNECTIONS,
+            maxTopicLevels: config.MQTT_MAX_TOPIC_LEVELS,
+            maxKeepaliveS: config.MQTT_MAX_KEEPALIVE_S,
+            ...(config.TLS_CERT && config.TLS_KEY
+              ? { tls: { port: config.MQTT_TLS_PORT, cert: config.TLS_CERT, key: config.TLS_KEY, ...(config.TLS_CA ? { ca: config.TLS_CA } : {}) } }
+              : {}),
           },
           { bridge, registry: createDeviceRegistry(config.DATA_DIR), logger, metrics },
         );
@@ -138,25 +171,21 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
         running.mqttPort = ports.port;
         if (ports.wsPort !== undefined) running.wsPort = ports.wsPort;
         if (ports.tlsPort !== undefined) running.tlsPort = ports.tlsPort;
-        readiness.push({ name: 'mqtt', check: async () => true });
+        readiness.push({ name: 'mqtt', check: async () => gateway.listening() });
       }
     }
 
-    if (roles.has('dashboard')) {
+    if (!roles.has('dashboard')) {
+      // Every role answers health, readiness and metrics, so each process can be probed and scraped.
       const token = await loadDashboardToken(config.DATA_DIR, config.DASHBOARD_TOKEN);
       if (token.generated) running.generatedToken = token.generated;
-      const api = await buildHttpApi({
-        token,
-        metrics,
-        devices: () => fleet.devices(),
-        readings: (query) => (memoryStore ? memoryStore.query(query) : fleet.query(query)),
-        readiness,
-      });
-      closers.push({ name: 'http', close: () => api.close() });
-      await api.listen({ host: config.DASHBOARD_HOST, port: config.DASHBOARD_PORT });
-      const address = api.server.address();
+      const ops = await buildOpsApi({ token, metrics, readiness });
+      closers.push({ name: 'http', close: () => ops.close() });
+      await ops.listen({ host: config.DASHBOARD_HOST, port: config.DASHBOARD_PORT });
+      const address = ops.server.address();
       running.dashboardPort = typeof address === 'object' && address ? address.port : config.DASHBOARD_PORT;
     }
+
     return running;
   } catch (error) {
     await closeAll();

@@ -24,8 +24,43 @@ export interface Batcher<T> {
 }
 
 interface Waiter {
+  /** Absolute sequence number of the caller's last item + 1: done once a flush covers it. */
+  until: number;
   resolve: () => void;
   reject: (error: unknown) => void;
+}
+
+/**
+ * A FIFO of items with an advancing head instead of `shift`/`slice`, so taking a batch costs the batch,
+ * not the whole backlog. Compacted when the consumed prefix is large.
+ */
+function createQueue<T>() {
+  let items: T[] = [];
+  let head = 0;
+  return {
+    get length() {
+      return items.length - head;
+    },
+    peek(): T | undefined {
+      return items[head];
+    },
+    push(values: T[]) {
+      for (const value of values) items.push(value);
+    },
+    take(count: number): T[] {
+      const taken = items.slice(head, head + count);
+      head += taken.length;
+      if (head > 4096 && head * 2 > items.length) {
+        items = items.slice(head);
+        head = 0;
+      }
+      return taken;
+    },
+    clear() {
+      items = [];
+      head = 0;
+    },
+  };
 }
 
 /**
@@ -36,18 +71,21 @@ interface Waiter {
  */
 export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
   const retryDelay = options.retryDelayMs ?? ((attempt: number) => Math.min(100 * 2 ** attempt, 5000));
-  let queue: T[] = [];
-  let waiters: { upTo: number; waiter: Waiter }[] = [];
+  const queue = createQueue<T>();
+  const waiters = createQueue<Waiter>();
+  /** Items ever queued, and ever taken into a flush: waiters compare against these. */
+  let enqueuedSeq = 0;
+  let takenSeq = 0;
   let pendingCount = 0;
   let flushing = false;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  let aborted = false;
   // First come, first served: a caller that had to wait is never overtaken by a later one, which keeps
   // each device's readings in publish order even under backpressure.
-  const roomWaiters: { count: number; resolve: () => void }[] = [];
+  const roomWaiters = createQueue<{ count: number; resolve: () => void }>();
   let idleWaiters: (() => void)[] = [];
   let cancelRetry: (() => void) | undefined;
-  let aborted = false;
 
   function schedule(): void {
     if (flushing || queue.length === 0) return;
@@ -63,44 +101,48 @@ export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
     }
   }
 
+  /** The waiters whose last item is at or before `upTo`, in order. */
+  function collectDone(upTo: number): Waiter[] {
+    const done: Waiter[] = [];
+    while (waiters.length > 0 && waiters.peek()!.until <= upTo) done.push(...waiters.take(1));
+    return done;
+  }
+
   async function flushNext(): Promise<void> {
     if (flushing || queue.length === 0) return;
     flushing = true;
-    const take = Math.min(queue.length, options.maxBatchItems);
-    const items = queue.slice(0, take);
-    queue = queue.slice(take);
-    // Waiters whose last item is in this batch complete with it; the rest shift down.
-    const done = waiters.filter((w) => w.upTo <= take);
-    waiters = waiters.filter((w) => w.upTo > take).map((w) => ({ upTo: w.upTo - take, waiter: w.waiter }));
+    const items = queue.take(options.maxBatchItems);
+    takenSeq += items.length;
+    const done = collectDone(takenSeq);
     let attempt = 0;
     let failingSince: number | undefined;
     for (;;) {
       try {
         await options.flush(items);
         if (failingSince !== undefined) options.onRecovered?.(Date.now() - failingSince, attempt);
-        for (const w of done) w.waiter.resolve();
+        for (const w of done) w.resolve();
         break;
       } catch (error) {
         const retriable = !isSluiceError(error) || error.retriable;
         if (!retriable || aborted) {
-          for (const w of done) w.waiter.reject(error);
+          for (const w of done) w.reject(error);
           break;
         }
         failingSince ??= Date.now();
         options.onFlushError?.(error, attempt);
-        const stopped = await sleepUnlessCancelled(retryDelay(attempt, error));
+        const cancelled = await sleepUnlessCancelled(retryDelay(attempt, error));
         attempt++;
-        if (stopped) {
+        if (cancelled) {
           const closedError = sluiceError(ErrorCodes.CLOSED, 'batcher closed while retrying', { cause: error });
-          for (const w of done) w.waiter.reject(closedError);
+          for (const w of done) w.reject(closedError);
           break;
         }
       }
     }
-    pendingCount -= take;
+    pendingCount -= items.length;
     flushing = false;
     admitWaiters();
-    if (queue.length === 0 && !flushing) {
+    if (queue.length === 0) {
       const idle = idleWaiters;
       idleWaiters = [];
       for (const resolve of idle) resolve();
@@ -111,9 +153,16 @@ export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
   /** Reserves room for queued callers in order, as long as there is room. */
   function admitWaiters(): void {
     while (roomWaiters.length > 0 && pendingCount < options.maxPendingItems) {
-      const next = roomWaiters.shift()!;
-      pendingCount += next.count;
-      next.resolve();
+      const [next] = roomWaiters.take(1);
+      pendingCount += next!.count;
+      next!.resolve();
+    }
+  }
+
+  function releaseAllRoomWaiters(): void {
+    for (const waiter of roomWaiters.take(roomWaiters.length)) {
+      pendingCount += waiter.count;
+      waiter.resolve();
     }
   }
 
@@ -137,7 +186,7 @@ export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
       if (items.length === 0) return;
       if (roomWaiters.length > 0 || pendingCount >= options.maxPendingItems) {
         // Room is reserved for us (pendingCount includes our items) before we are woken.
-        await new Promise<void>((resolve) => roomWaiters.push({ count: items.length, resolve }));
+        await new Promise<void>((resolve) => roomWaiters.push([{ count: items.length, resolve }]));
         if (closed) {
           pendingCount -= items.length;
           throw sluiceError(ErrorCodes.CLOSED, 'batcher is closed');
@@ -145,10 +194,10 @@ export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
       } else {
         pendingCount += items.length;
       }
-      queue.push(...items);
-      const done = new Promise<void>((resolve, reject) => {
-        waiters.push({ upTo: queue.length, waiter: { resolve, reject } });
-      });
+      queue.push(items);
+      enqueuedSeq += items.length;
+      const until = enqueuedSeq;
+      const done = new Promise<void>((resolve, reject) => waiters.push([{ until, resolve, reject }]));
       schedule();
       return done;
     },
@@ -158,21 +207,15 @@ export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
       closed = true;
       cancelRetry?.();
       const closedError = sluiceError(ErrorCodes.CLOSED, 'batcher aborted');
-      for (const w of waiters.splice(0)) w.waiter.reject(closedError);
+      for (const w of collectDone(Number.POSITIVE_INFINITY)) w.reject(closedError);
       pendingCount -= queue.length;
-      queue = [];
-      for (const waiter of roomWaiters.splice(0)) {
-        pendingCount += waiter.count;
-        waiter.resolve();
-      }
+      queue.clear();
+      releaseAllRoomWaiters();
       for (const resolve of idleWaiters.splice(0)) resolve();
     },
     async close() {
       closed = true;
-      for (const waiter of roomWaiters.splice(0)) {
-        pendingCount += waiter.count;
-        waiter.resolve();
-      }
+      releaseAllRoomWaiters();
       if (queue.length > 0 || flushing) {
         await new Promise<void>((resolve) => {
           idleWaiters.push(resolve);

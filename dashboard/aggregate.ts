@@ -1,5 +1,8 @@
 import type { DeadLetter, Reading } from '../core/reading.js';
 import type { DeviceSummary } from '../core/seams.js';
+import type { DeadLetterSummary, DeviceBatch, FleetRow, LiveReading } from './protocol.js';
+
+export type { DeadLetterSummary, DeviceBatch, FleetRow, LiveReading } from './protocol.js';
 
 /**
  * Server-side aggregation for live push (pure: no timers, no I/O; the clock is injected). The live feed
@@ -7,51 +10,10 @@ import type { DeviceSummary } from '../core/seams.js';
  * metric and a bounded batch per device instead of one message per reading.
  */
 
-/** One reading as pushed to socket.io clients: the contract reading without tags. */
-export interface LiveReading {
-  deviceId: string;
-  metric: string;
-  value: Reading['value'];
-  unit?: string;
-  /** Epoch ms: device time when given, else receive time. */
-  ts: number;
-  /** Epoch ms at the gateway; with `ts` it lets a client measure push latency. */
-  receivedAt: number;
-}
 
-export type LatestValues = Record<string, { value: Reading['value']; unit?: string; ts: number }>;
 
-/** One row of the fleet view. */
-export interface FleetRow {
-  id: string;
-  status: DeviceSummary['status'];
-  statusSince?: number;
-  /** Epoch ms of the newest reading or status change; 0 when never seen. */
-  lastSeen: number;
-  /** MQTT messages per second over the rate window (readings of one message share `receivedAt`). */
-  msgsPerSec: number;
-  /** Readings per second over the rate window. */
-  readingsPerSec: number;
-  latest: LatestValues;
-}
 
-/** A dead letter without its payload: browsers need the reason, not the bytes. */
-export interface DeadLetterSummary {
-  deviceId: string;
-  code: string;
-  reason: string;
-  topic: string;
-  receivedAt: number;
-  /** Size of the original payload in bytes. */
-  bytes: number;
-}
 
-export interface DeviceBatch {
-  deviceId: string;
-  readings: LiveReading[];
-  /** Readings of this tick left out because the batch was full. */
-  dropped: number;
-}
 
 export function toLiveReading(reading: Reading): LiveReading {
   return {
@@ -121,7 +83,8 @@ export function createRateCounter(windowMs: number, bucketMs: number): RateCount
       if (sum === 0) return 0;
       const fullBuckets = Math.min(size - 1, current - firstBucket);
       const elapsedInCurrent = now - current * bucketMs;
-      const spanMs = fullBuckets * bucketMs + Math.max(elapsedInCurrent, bucketMs / 10);
+      // A counter younger than one bucket would divide by almost nothing: give it a tenth of a bucket.
+      const spanMs = fullBuckets * bucketMs + (fullBuckets === 0 ? Math.max(elapsedInCurrent, bucketMs / 10) : elapsedInCurrent);
       return (sum * 1000) / spanMs;
     },
   };

@@ -1,6 +1,9 @@
 import type { DeadLetter, DeviceEvent, Reading } from '../core/reading.js';
 import type { DeviceSummary } from '../core/seams.js';
-import { createLiveAggregator, type FleetRow, type LiveAggregator, type LiveReading } from './aggregate.js';
+import { createLiveAggregator, type LiveAggregator } from './aggregate.js';
+import type { FleetFrame, LiveReading, ReadingsFrame } from './protocol.js';
+
+export type { FleetFrame, ReadingsFrame } from './protocol.js';
 
 /**
  * The timing half of live push: collects what the live feed delivers into a `LiveAggregator` and, on two
@@ -34,22 +37,11 @@ export const defaultLiveHubOptions: Readonly<LiveHubOptions> = Object.freeze({
 export interface LiveHubSink {
   /** Whether anyone would receive a frame for this room: frames nobody receives are not built. */
   hasMembers(room: string): boolean;
-  /** `volatile`: the frame may be dropped for a client that is not ready, instead of being buffered. */
-  emit(room: string, event: string, payload: unknown, volatile: boolean): void;
+  /** `droppable`: the frame may be skipped for a client that is not keeping up, instead of being buffered. */
+  emit(room: string, event: string, payload: unknown, droppable: boolean): void;
 }
 
-export interface FleetFrame {
-  /** Server time of the frame, epoch ms. */
-  ts: number;
-  devices: FleetRow[];
-}
 
-export interface ReadingsFrame {
-  /** Set on device rooms; absent on the fleet-wide readings room. */
-  deviceId?: string;
-  readings: LiveReading[];
-  dropped: number;
-}
 
 export interface LiveHub {
   addReadings(readings: readonly Reading[]): void;
@@ -98,7 +90,8 @@ export function createLiveHub(partial: Partial<LiveHubOptions>, sink: LiveHubSin
       const first = list[0];
       if (!first) continue;
       const room = deviceRoom(first.deviceId);
-      if (sink.hasMembers(room)) sink.emit(room, 'dead-letters', { deviceId: first.deviceId, deadLetters: list }, true);
+      // Bounded per tick, and rare: not droppable, so the list in the device view is complete.
+      if (sink.hasMembers(room)) sink.emit(room, 'dead-letters', { deviceId: first.deviceId, deadLetters: list }, false);
     }
   }
 

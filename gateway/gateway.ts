@@ -36,6 +36,8 @@ export interface GatewayDeps {
 export interface Gateway {
   listen(): Promise<{ port: number; wsPort?: number; tlsPort?: number }>;
   connectedDevices(): number;
+  /** True while the MQTT listeners accept connections; for /readyz. */
+  listening(): boolean;
   close(): Promise<void>;
 }
 
@@ -60,6 +62,8 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
   const replaced = new WeakSet<Client>();
   const aclClosed = new WeakSet<Client>();
   const requestedKeepalive = new WeakMap<Client, number>();
+  // Counted here rather than read from aedes, whose own counter moves after our event handlers run.
+  const ready = new Set<Client>();
   const throttle = createAuthThrottle({ freeFailures: 3, baseDelayMs: 250, maxDelayMs: 10_000, forgetAfterMs: 10 * 60_000, maxAddresses: 100_000 });
 
   const remoteAddressOf = (client: Client): string => {
@@ -211,13 +215,15 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
   }
 
   broker.on('clientReady', (client) => {
+    ready.add(client);
     metrics.mqttConnects.inc();
-    metrics.mqttConnections.set(broker.connectedClients);
+    metrics.mqttConnections.set(ready.size);
     announce(client, 'online', `connected over ${connections.get(client)?.via ?? 'tcp'}`);
   });
   broker.on('keepaliveTimeout', (client) => keepaliveTimedOut.add(client));
   broker.on('clientDisconnect', (client) => {
-    metrics.mqttConnections.set(broker.connectedClients);
+    ready.delete(client);
+    metrics.mqttConnections.set(ready.size);
     const clean = (client as unknown as { _disconnected?: boolean })._disconnected === true;
     const reason = replaced.has(client)
       ? 'takeover'
@@ -297,7 +303,8 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
       }
       return result;
     },
-    connectedDevices: () => broker.connectedClients,
+    connectedDevices: () => ready.size,
+    listening: () => servers.length > 0 && servers.every((server) => server.listening),
     async close() {
       for (const server of servers) server.close();
       wss?.close();

@@ -73,7 +73,8 @@ export const connectMqttJsDevice: ConnectFn = (request) =>
         onClose: (listener) => client.on('close', listener),
       });
     });
-    client.once('error', (error) => {
+    // Kept for the connection's whole life: an 'error' without a listener would throw.
+    client.on('error', (error) => {
       if (connected) return;
       client.end(true);
       reject(error);

@@ -140,7 +140,12 @@ export function connectLean(options: LeanConnectOptions): Promise<LeanClient> {
       end() {
         if (closed) return Promise.resolve();
         return new Promise((done) => {
-          socket.once('close', () => done());
+          // A broker too busy to close its side must not hold the client: the DISCONNECT is already written.
+          const timer = setTimeout(() => socket.destroy(), 2000);
+          socket.once('close', () => {
+            clearTimeout(timer);
+            done();
+          });
           socket.end(DISCONNECT);
         });
       },

@@ -181,7 +181,7 @@ function createKafkaStreamConsumer(
         partitionsConsumedConcurrently: consumerOptions.concurrency ?? 1,
         autoCommit: false,
         eachBatchAutoResolve: false,
-        eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
+        eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
           if (batch.messages.length === 0 || stopping || !isRunning() || isStale()) return;
           const stream = streamOf.get(batch.topic);
           if (!stream) return;
@@ -193,6 +193,8 @@ function createKafkaStreamConsumer(
             timestamp: Number(m.timestamp),
           }));
           await handler({ stream, partition: batch.partition, records, heartbeat });
+          // Resolving moves kafkajs's fetch position past the batch; without it the batch is fetched again.
+          resolveOffset(batch.lastOffset());
           const next = (BigInt(batch.lastOffset()) + 1n).toString();
           if (isGroupMember) {
             await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);

@@ -10,13 +10,13 @@ describe('permanentKafkaErrorType', () => {
   });
 
   it('finds a broker verdict about the records, even wrapped', () => {
-    const tooLarge = new KafkaJSProtocolError({ type: 'MESSAGE_TOO_LARGE', code: 10, retriable: false, message: 'too large' });
+    const tooLarge = new KafkaJSProtocolError({ type: 'MESSAGE_TOO_LARGE', code: 10, retriable: false, message: 'too large' } as unknown as Error);
     expect(permanentKafkaErrorType(tooLarge)).toBe('MESSAGE_TOO_LARGE');
     expect(permanentKafkaErrorType(new KafkaJSNumberOfRetriesExceeded(tooLarge, { retryCount: 0, retryTime: 0 }))).toBe('MESSAGE_TOO_LARGE');
   });
 
   it('does not take a leadership change for a verdict', () => {
-    const notLeader = new KafkaJSProtocolError({ type: 'NOT_LEADER_OR_FOLLOWER', code: 6, retriable: true, message: 'moved' });
+    const notLeader = new KafkaJSProtocolError({ type: 'NOT_LEADER_OR_FOLLOWER', code: 6, retriable: true, message: 'moved' } as unknown as Error);
     expect(permanentKafkaErrorType(notLeader)).toBeUndefined();
   });
 });

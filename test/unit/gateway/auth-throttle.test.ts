@@ -20,7 +20,7 @@ describe('createAuthThrottle', () => {
     let now = 0;
     const throttle = make(() => now);
     for (let i = 0; i < 5; i++) throttle.failed('a');
-    expect(throttle.delayFor('a')).toBe(500);
+    expect(throttle.delayFor('a')).toBe(1000);
     throttle.succeeded('a');
     expect(throttle.delayFor('a')).toBe(0);
     for (let i = 0; i < 5; i++) throttle.failed('b');
@@ -33,6 +33,6 @@ describe('createAuthThrottle', () => {
     for (const address of ['a', 'b', 'c', 'd']) for (let i = 0; i < 4; i++) throttle.failed(address);
     expect(throttle.size()).toBe(3);
     expect(throttle.delayFor('a')).toBe(0);
-    expect(throttle.delayFor('d')).toBe(250);
+    expect(throttle.delayFor('d')).toBe(500);
   });
 });

@@ -1,0 +1,147 @@
+/**
+ * Child processes the bench owns: its own VictoriaMetrics (without dedup, so double writes show), Sluice
+ * itself (so its resident memory can be read from /proc), and Mosquitto for the baseline. Each is stopped by
+ * the handle that started it, never by name.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile, mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export interface OwnedProcess {
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
+    if (await check().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${what} did not come up within ${timeoutMs} ms`);
+}
+
+function stopper(child: ChildProcess, cleanup?: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      // Sluice gives itself 30 s to shut down (and to write a --cpu-prof profile) before it exits on its own.
+      const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await cleanup?.();
+  };
+}
+
+export async function startVictoriaMetrics(binary = '/usr/bin/victoria-metrics'): Promise<OwnedProcess & { url: string }> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-vm-'));
+  // No -dedup.minScrapeInterval: every double write stays visible, so duplicates can be counted.
+  const child = spawn(binary, [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${dir}`, '-search.latencyOffset=0s', '-retentionPeriod=100y', '-loggerLevel=ERROR'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(async () => (await fetch(`${url}/health`)).ok, 30_000, 'victoria-metrics', child);
+  return { child, url, stop: stopper(child, () => rm(dir, { recursive: true, force: true })) };
+}
+
+export interface SluiceChild extends OwnedProcess {
+  mqttPort: number;
+  dashboardPort: number;
+  /** Resident memory now, from /proc/<pid>/status (VmRSS), in bytes. */
+  rssBytes(): Promise<number | undefined>;
+  logs: Record<string, unknown>[];
+}
+
+export const sluiceBin = fileURLToPath(new URL('../cli/sluice.js', import.meta.url));
+
+export async function startSluiceChild(env: Record<string, string>, nodeArgs: string[] = []): Promise<SluiceChild> {
+  const child = spawn(process.execPath, [...nodeArgs, sluiceBin, 'start'], {
+    env: { ...process.env, MQTT_HOST: '127.0.0.1', MQTT_PORT: '0', MQTT_WS_PORT: '0', DASHBOARD_HOST: '127.0.0.1', DASHBOARD_PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('sluice did not report "listening" within 60 s')), 60_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (logs.length < 10_000) logs.push(entry);
+        if (entry.msg === 'listening') {
+          clearTimeout(timer);
+          resolve(entry);
+        }
+      } catch {
+        // not a log line
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`sluice exited with ${code} before listening: ${stderr.join('').slice(-2000)}`));
+    });
+  });
+  return {
+    child,
+    logs,
+    mqttPort: ready.mqttPort as number,
+    dashboardPort: ready.dashboardPort as number,
+    rssBytes: async () => {
+      try {
+        const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+        const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+        return match ? Number(match[1]) * 1024 : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    stop: stopper(child),
+  };
+}
+
+export async function startMosquitto(binary = '/usr/sbin/mosquitto'): Promise<OwnedProcess & { port: number }> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-mosquitto-'));
+  const config = join(dir, 'mosquitto.conf');
+  // Unlimited queues and in-flight windows: the baseline must not drop messages for a busy subscriber.
+  await writeFile(
+    config,
+    [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'max_queued_messages 0', 'max_inflight_messages 0', 'log_type error', ''].join('\n'),
+  );
+  const child = spawn(binary, ['-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const { connect } = await import('node:net');
+  await waitFor(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const socket = connect({ host: '127.0.0.1', port }, () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once('error', () => resolve(false));
+      }),
+    15_000,
+    'mosquitto',
+    child,
+  );
+  return { child, port, stop: stopper(child, () => rm(dir, { recursive: true, force: true })) };
+}

@@ -1,0 +1,37 @@
+import Table from 'cli-table3';
+import type { BenchReport } from './run.js';
+
+const n = (value: number | null | undefined, digits = 0): string =>
+  value === null || value === undefined ? 'n/a' : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** The human table of one bench run. */
+export function formatReport(report: BenchReport): string {
+  const table = new Table({ head: ['measure', 'Sluice', 'target / note'], style: { head: [], border: [] } });
+  const l = report.latencyMs;
+  table.push(
+    ['devices × rate', `${n(report.devices)} × ${report.ratePerDevice}/s, QoS ${report.qos}, ${report.durationS} s`, `${report.payloadBytes}-byte JSON, offered ${n(report.offeredPerSec)}/s`],
+    ['sent / acked', `${n(report.sent)} / ${n(report.acked)}`, `errors ${n(report.errors)}, throttled ${n(report.throttled)}`],
+    ['stored', n(report.stored), `stored but not acked ${n(report.storedNotAcked)}`],
+    ['lost / duplicates stored', `${n(report.lost)} / ${n(report.duplicatesStored)}`, 'target 0 / 0'],
+    ['pushed live', n(report.pushedLive), ''],
+    ['ingest (acked/s)', n(report.ingestPerSec), '≥ 20,000/s'],
+    ['ack p50 / p99 (ms)', `${n(l.ackP50, 1)} / ${n(l.ackP99, 1)}`, `p99 ≤ 50 ms; max ${n(report.ackMaxMs, 0)}`],
+    ['live push p50 / p99 (ms)', `${n(l.livePushP50)} / ${n(l.livePushP99)}`, 'p99 ≤ 250 ms'],
+    ['stored p50 / p99 (ms)', `${n(l.storedP50)} / ${n(l.storedP99)}`, 'p99 ≤ 2,000 ms'],
+    ['gateway RSS (MiB)', `${n(report.gatewayRssMiB)} (peak ${n(report.gatewayRssPeakMiB)})`, 'after the load'],
+  );
+  if (report.idle) {
+    table.push(['idle connections', `${n(report.idle.connected)} / ${n(report.idle.devices)}`, `RSS ${n(report.idle.rssBeforeMiB)} → ${n(report.idle.gatewayRssMiB)} MiB (≤ 1,024 for 10,000)`]);
+  }
+  const m = report.baselines.mosquitto;
+  if (m) {
+    table.push([
+      'Mosquitto QoS 1 pub→sub (/s)',
+      n(m.perSec),
+      `Sluice = ${report.ratios.vsMosquitto}× (target ≥ 0.8×); ack p99 ${n(m.ackP99, 1)} ms, delivery p99 ${n(m.deliveryP99)} ms`,
+    ]);
+  }
+  const k = report.baselines.kafka;
+  if (k) table.push(['raw kafkajs produce (/s)', n(k.perSec), `Sluice = ${report.ratios.vsKafka}×; ${n(k.records)} records, batches of ${k.batchRecords}`]);
+  return `${table.toString()}\n${report.notes.map((note) => `- ${note}`).join('\n')}`;
+}

@@ -1,0 +1,112 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Command, Option } from 'commander';
+import { createLogger } from '../../core/logger.js';
+import { isSluiceError } from '../../core/errors.js';
+import { createDeviceRegistry } from '../../gateway/registry.js';
+import { configOrExit, positiveInt } from '../common.js';
+import { ROLES, startSluice } from '../start.js';
+import { createFleet } from '../../simulators/fleet.js';
+import { getProfile, PROFILE_NAMES } from '../../simulators/profiles.js';
+import { FORMATS, type Format } from '../../simulators/encoders.js';
+import { NO_FAULTS } from '../../simulators/faults.js';
+import type { DeviceCredentials } from '../../simulators/fleet.js';
+
+/**
+ * Demo devices live in the registry like any other (only hashes); their secrets are kept next to it in
+ * DATA_DIR/demo-credentials.json so a restarted demo reconnects the same devices. A device whose secret is
+ * not there any more is registered again with a fresh one.
+ */
+async function demoDevices(dataDir: string, count: number): Promise<DeviceCredentials[]> {
+  const path = join(dataDir, 'demo-credentials.json');
+  let known: Record<string, { secret: string }> = {};
+  try {
+    known = JSON.parse(await readFile(path, 'utf8')) as Record<string, { secret: string }>;
+  } catch {
+    // first demo in this DATA_DIR
+  }
+  const registry = createDeviceRegistry(dataDir);
+  const ids = Array.from({ length: count }, (_, i) => `demo-${String(i + 1).padStart(2, '0')}`);
+  const present = await Promise.all(ids.map((id) => registry.has(id)));
+  const missing = ids.filter((id, i) => !present[i] || !known[id]);
+  if (missing.length > 0) {
+    for (const created of await registry.add(missing)) known[created.id] = { secret: created.secret };
+    await writeFile(path, `${JSON.stringify(known, null, 2)}\n`, { mode: 0o600 });
+  }
+  return ids.map((id) => ({ id, secret: known[id]!.secret }));
+}
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('start Sluice with a built-in simulated fleet, so the dashboard shows live data at once')
+    .option('--devices <n>', 'simulated devices', positiveInt, 20)
+    .option('--rate <r>', 'messages per second per device', Number, 1)
+    .addOption(new Option('--profile <name>', 'signal profile').choices(PROFILE_NAMES).default('mixed'))
+    .addOption(new Option('--format <f>', 'payload format').choices(FORMATS).default('json'))
+    .action(async (options: { devices: number; rate: number; profile: string; format: Format }) => {
+      const config = configOrExit();
+      const logger = createLogger(config.LOG_LEVEL);
+      const log = logger.child({ module: 'demo' });
+      let running: Awaited<ReturnType<typeof startSluice>>;
+      try {
+        running = await startSluice(config, new Set(ROLES), logger);
+      } catch (error) {
+        log.fatal({ err: error, code: isSluiceError(error) ? error.code : undefined }, 'start-up failed');
+        process.exit(1);
+      }
+      log.info({ mode: config.mode, mqttPort: running.mqttPort, wsPort: running.wsPort, dashboardPort: running.dashboardPort }, 'listening');
+      const host = (h: string) => (h === '0.0.0.0' || h === '::' ? 'localhost' : h);
+      const base = `http://${host(config.DASHBOARD_HOST)}:${running.dashboardPort}`;
+      if (running.generatedToken) {
+        log.info(`generated dashboard token (shown once, stored hashed): ${running.generatedToken}`);
+        log.info(`open ${base}/?token=${running.generatedToken}`);
+      } else {
+        log.info(`dashboard at ${base}/ (use your dashboard token)`);
+      }
+
+      const devices = await demoDevices(config.DATA_DIR, options.devices);
+      const mqttHost = config.MQTT_HOST === '0.0.0.0' || config.MQTT_HOST === '::' ? '127.0.0.1' : config.MQTT_HOST;
+      const fleet = createFleet({
+        url: `mqtt://${mqttHost}:${running.mqttPort}`,
+        devices,
+        profile: getProfile(options.profile),
+        format: options.format,
+        qos: 1,
+        rate: options.rate,
+        seed: 1,
+        faults: NO_FAULTS,
+        oversizedBytes: config.MAX_PAYLOAD_BYTES + 1024,
+        clockSkewMs: 0,
+      });
+      await fleet.start();
+      log.info({ devices: devices.length, profile: options.profile, rate: options.rate }, 'demo fleet connected and publishing');
+      const report = setInterval(() => {
+        const stats = fleet.stats();
+        log.info({ connected: stats.connected, sent: stats.sent, acked: stats.acked, errors: stats.errors }, 'demo fleet');
+      }, 30_000);
+      report.unref();
+
+      let stopping = false;
+      const stop = (signal: string): void => {
+        if (stopping) process.exit(1);
+        stopping = true;
+        log.info({ signal }, 'shutting down');
+        clearInterval(report);
+        const deadline = setTimeout(() => process.exit(1), 30_000);
+        deadline.unref();
+        fleet
+          .stop(2000)
+          .then(() => running.close())
+          .then(
+            () => process.exit(0),
+            (error: unknown) => {
+              log.error({ err: error }, 'shutdown failed');
+              process.exit(1);
+            },
+          );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    });
+}

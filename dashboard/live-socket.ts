@@ -1,0 +1,189 @@
+/**
+ * socket.io on DASHBOARD_PORT (same HTTP server as the API, path `/socket.io`): live push to the dashboard
+ * and to any socket.io-client (the benchmark measures live push latency with one).
+ *
+ * ## Access
+ * The handshake needs the dashboard token, either as the `sluice_session` cookie the login page sets or as
+ * `auth: { token }` in the client options: `io(url, { auth: { token } })`. Without it the connection is
+ * refused with a `connect_error` whose message is `unauthorized`.
+ *
+ * ## Client → server
+ * - `join`  `(room: string, ack?: (result: JoinResult) => void)` — rooms:
+ *     - `fleet`           fleet rows (status, rates, latest values); the ack carries a full snapshot;
+ *     - `fleet:readings`  every reading of every device, in batches (heavy: for tools, not browsers);
+ *     - `device:<id>`     every reading, event and dead letter of one device, in batches.
+ *   `JoinResult` = `{ ok: true, room, snapshot?: FleetFrame }` | `{ ok: false, error }`.
+ *   A client may be in at most `maxRoomsPerClient` rooms.
+ * - `leave` `(room: string, ack?: (result: { ok: boolean }) => void)`.
+ *
+ * ## Server → client
+ * - `readings`      `{ deviceId?: string, readings: LiveReading[], dropped: number }` every `batchIntervalMs`
+ *                   (250 ms) to `device:<id>` (with `deviceId`) and to `fleet:readings` (all devices, no
+ *                   `deviceId`); only when there is something new. `LiveReading` = `{ deviceId, metric,
+ *                   value, unit?, ts, receivedAt }` with `ts` the device time and `receivedAt` the gateway
+ *                   time, both epoch ms. At most `maxBatchPerDevice` readings per device per batch; the rest
+ *                   are counted in `dropped`. Volatile.
+ * - `fleet`         `{ ts, devices: FleetRow[] }` every `fleetIntervalMs` (400 ms) to `fleet`: only the rows
+ *                   that changed (new readings, status, or a message rate still decaying). `FleetRow` =
+ *                   `{ id, status: 'online'|'offline'|'unknown', statusSince?, lastSeen, msgsPerSec,
+ *                   readingsPerSec, latest: { [metric]: { value, unit?, ts } } }`. Volatile.
+ * - `device-event`  `DeviceEvent` (`{ deviceId, type: 'online'|'offline'|'acl-violation'|'auth-failed',
+ *                   reason, ts, remoteAddress? }`) at once to `device:<id>`; online/offline also to `fleet`.
+ *                   Not volatile: a status flip is never dropped.
+ * - `dead-letters`  `{ deviceId, deadLetters: { deviceId, code, reason, topic, receivedAt, bytes }[] }` with
+ *                   the batch tick to `device:<id>`, at most `maxDeadLettersPerDevice` (20) per tick. Not volatile.
+ *
+ * "Volatile" (droppable) frames skip a client whose write buffer already holds `maxBufferedFrames` (16)
+ * frames, so a slow browser loses frames instead of growing the server's memory; the next frame carries the
+ * newest state. (Not socket.io's `.volatile`: that drops every frame sent while the transport is mid-write,
+ * so a client in two rooms would lose the second room's batch of each tick.)
+ */
+import type { Server as HttpServer } from 'node:http';
+import { Server, type Socket } from 'socket.io';
+import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../core/metrics.js';
+import type { DeadLetter, DeviceEvent, Reading } from '../core/reading.js';
+import type { FleetState } from '../core/seams.js';
+import type { DashboardToken } from './token.js';
+import { SESSION_COOKIE } from './session.js';
+import { createLiveHub, deviceRoom, FLEET_READINGS_ROOM, FLEET_ROOM, type FleetFrame, type LiveHub, type LiveHubOptions } from './live-hub.js';
+
+export type JoinResult = { ok: true; room: string; snapshot?: FleetFrame } | { ok: false; error: string };
+
+/** The part of the live feed this needs (see consumers/live-feed.ts). */
+export interface LiveFeedEvents {
+  on(event: 'readings', listener: (readings: Reading[]) => void): void;
+  on(event: 'device-event', listener: (event: DeviceEvent) => void): void;
+  on(event: 'dead-letter', listener: (deadLetter: DeadLetter) => void): void;
+}
+
+export interface LiveSocketOptions extends Partial<LiveHubOptions> {
+  server: HttpServer;
+  token: DashboardToken;
+  liveFeed: LiveFeedEvents;
+  fleet: FleetState;
+  metrics: Metrics;
+  logger?: Logger;
+  maxRoomsPerClient?: number;
+  /** Frames waiting in a client's write buffer past which droppable frames skip that client. */
+  maxBufferedFrames?: number;
+}
+
+export interface LiveSocket {
+  hub: LiveHub;
+  io: Server;
+  close(): Promise<void>;
+}
+
+/** Reads one cookie from a Cookie header without pulling in a parser for a single name. */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() !== name) continue;
+    const raw = part.slice(eq + 1).trim();
+    try {
+      return decodeURIComponent(raw);
+    } catch {
+      return raw;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Packets engine.io holds for a client because its transport is still writing earlier ones. `writeBuffer` is
+ * private in engine.io's typings but has been the send queue since engine.io 1; read defensively.
+ */
+export function bufferedFrames(socket: Socket): number {
+  const buffer = (socket.conn as unknown as { writeBuffer?: unknown }).writeBuffer;
+  return Array.isArray(buffer) ? buffer.length : 0;
+}
+
+const ROOM_PATTERN = /^device:[^\s]{1,256}$/;
+
+export function validRoom(room: unknown): room is string {
+  return typeof room === 'string' && (room === FLEET_ROOM || room === FLEET_READINGS_ROOM || ROOM_PATTERN.test(room));
+}
+
+export function createLiveSocket(options: LiveSocketOptions): LiveSocket {
+  const log = options.logger?.child({ module: 'live-socket' });
+  const maxRooms = options.maxRoomsPerClient ?? 32;
+  const maxBufferedFrames = options.maxBufferedFrames ?? 16;
+  const io = new Server(options.server, {
+    path: '/socket.io',
+    serveClient: false,
+    // Frames are small and frequent; compressing each would cost more CPU than it saves on a LAN.
+    perMessageDeflate: false,
+    maxHttpBufferSize: 16 * 1024,
+  });
+  const rooms = io.of('/').adapter.rooms;
+  const hub = createLiveHub(options, {
+    hasMembers: (room) => (rooms.get(room)?.size ?? 0) > 0,
+    emit(room, event, payload, droppable) {
+      if (!droppable) {
+        io.to(room).emit(event, payload);
+        return;
+      }
+      // Our own "volatile": skip the clients whose engine.io write buffer is already backed up. socket.io's
+      // `.volatile` drops a frame whenever the transport is mid-write, which loses the second frame of the
+      // same tick (a device batch right after another device's) even for a fast client.
+      const slow: string[] = [];
+      for (const id of rooms.get(room) ?? []) {
+        const socket = io.sockets.sockets.get(id);
+        if (socket && bufferedFrames(socket) >= maxBufferedFrames) slow.push(id);
+      }
+      (slow.length > 0 ? io.to(room).except(slow) : io.to(room)).emit(event, payload);
+    },
+  });
+  hub.seed(options.fleet.devices());
+
+  options.liveFeed.on('readings', (readings) => hub.addReadings(readings));
+  options.liveFeed.on('device-event', (event) => hub.addDeviceEvent(event));
+  options.liveFeed.on('dead-letter', (deadLetter) => hub.addDeadLetter(deadLetter));
+
+  io.use((socket, next) => {
+    const auth = socket.handshake.auth as { token?: unknown } | undefined;
+    const fromAuth = typeof auth?.token === 'string' ? auth.token : undefined;
+    const candidate = fromAuth ?? cookieValue(socket.request.headers.cookie, SESSION_COOKIE);
+    if (options.token.check(candidate)) next();
+    else next(new Error('unauthorized'));
+  });
+
+  io.on('connection', (socket: Socket) => {
+    options.metrics.socketClients.inc();
+    socket.on('disconnect', () => options.metrics.socketClients.dec());
+
+    socket.on('join', (room: unknown, ack?: unknown) => {
+      const reply = typeof ack === 'function' ? (ack as (result: JoinResult) => void) : () => undefined;
+      if (!validRoom(room)) return reply({ ok: false, error: 'unknown room: use "fleet", "fleet:readings" or "device:<id>"' });
+      // socket.rooms holds the socket's own id room too.
+      if (!socket.rooms.has(room) && socket.rooms.size - 1 >= maxRooms) return reply({ ok: false, error: `at most ${maxRooms} rooms per client` });
+      void socket.join(room);
+      if (room === FLEET_ROOM) return reply({ ok: true, room, snapshot: hub.snapshot() });
+      return reply({ ok: true, room });
+    });
+
+    socket.on('leave', (room: unknown, ack?: unknown) => {
+      const reply = typeof ack === 'function' ? (ack as (result: { ok: boolean }) => void) : () => undefined;
+      if (!validRoom(room)) return reply({ ok: false });
+      void socket.leave(room);
+      reply({ ok: true });
+    });
+  });
+
+  return {
+    hub,
+    io,
+    async close() {
+      hub.close();
+      io.disconnectSockets(true);
+      // Not io.close(): that would also close the HTTP server, which fastify owns and closes itself.
+      io.engine.close();
+      log?.debug('live socket closed');
+    },
+  };
+}
+
+export { deviceRoom };

@@ -1,0 +1,277 @@
+import uPlot from 'uplot';
+import type { DeadLetterSummary, DeviceEventMessage, FleetRow, LiveReading, ReadingValue } from '../protocol.js';
+import { axes, themeColor } from './chart.js';
+import type { FleetStore } from './fleet-store.js';
+import { formatAge, formatRate, formatTime, formatValue, h, numeric, setText, unitLabel } from './format.js';
+import type { Live } from './live.js';
+import { createRenderLoop } from './schedule.js';
+import type { View } from './view.js';
+
+/**
+ * One device: a live uPlot chart per numeric metric, filled at once from the recent window
+ * (`GET /api/devices/:id/readings`) and then moved by the `device:<id>` room's batches; its recent status
+ * events and dead letters. Every buffer is bounded (points per metric, list lengths).
+ */
+
+const WINDOW_MS = 15 * 60_000;
+const MAX_POINTS = 6000;
+const MAX_LIST = 50;
+const RENDER_MS = 250;
+
+interface Series {
+  metric: string;
+  unit?: string;
+  xs: number[]; // seconds (uPlot's time unit)
+  ys: number[];
+  latest?: ReadingValue;
+  dirty: boolean;
+  card?: HTMLElement;
+  value?: HTMLElement;
+  plot?: uPlot;
+}
+
+export function deviceView(deviceId: string, store: FleetStore, live: Live): View {
+  const room = `device:${deviceId}`;
+  const series = new Map<string, Series>();
+  const events: DeviceEventMessage[] = [];
+  const deadLetters: DeadLetterSummary[] = [];
+  let loaded = false;
+  const early: LiveReading[] = [];
+  let listsDirty = true;
+  let off: (() => void) | undefined;
+  let resize: ResizeObserver | undefined;
+  let clock: number | undefined;
+
+  const title = h('h1', { class: 'device-title mono' }, deviceId);
+  const statusBadge = h('span', { class: 'status-badge', id: 'device-status' }, h('span', { class: 'dot' }), h('span', { class: 'status-text' }, 'unknown'));
+  const rate = h('span', { class: 'stat-inline num', id: 'device-rate' });
+  const seen = h('span', { class: 'stat-inline num', id: 'device-seen' });
+  const head = h(
+    'div',
+    { class: 'device-head' },
+    h('a', { href: '#/fleet', class: 'back' }, '← Fleet'),
+    h('div', { class: 'device-head-main' }, title, statusBadge),
+    h('div', { class: 'device-head-stats' }, rate, seen),
+  );
+  const charts = h('div', { class: 'charts', id: 'charts' });
+  const loading = h('p', { class: 'muted', id: 'charts-loading' }, 'Loading the recent window…');
+  const others = h('div', { class: 'other-values' });
+  const eventList = h('ol', { class: 'log', id: 'device-events' });
+  const deadList = h('ol', { class: 'log', id: 'device-dead-letters' });
+  const panels = h(
+    'div',
+    { class: 'panels' },
+    h('section', { class: 'panel' }, h('h2', {}, 'Status events'), eventList),
+    h('section', { class: 'panel' }, h('h2', {}, 'Dead letters'), deadList),
+  );
+  const root = h('section', { class: 'view device-view' }, head, loading, charts, others, panels);
+
+  const loop = createRenderLoop(RENDER_MS, render);
+
+  function seriesFor(metric: string): Series {
+    let s = series.get(metric);
+    if (!s) {
+      s = { metric, xs: [], ys: [], dirty: true };
+      series.set(metric, s);
+    }
+    return s;
+  }
+
+  function add(reading: { metric: string; value: ReadingValue; unit?: string; ts: number }): void {
+    const s = seriesFor(reading.metric);
+    s.latest = reading.value;
+    if (reading.unit) s.unit = reading.unit;
+    s.dirty = true;
+    const y = numeric(reading.value);
+    if (y === undefined) return;
+    const x = reading.ts / 1000;
+    const n = s.xs.length;
+    if (n === 0 || x > s.xs[n - 1]!) {
+      s.xs.push(x);
+      s.ys.push(y);
+      return;
+    }
+    // Late or repeated reading: keep x sorted (uPlot needs it); the same ts is the same point.
+    let at = n;
+    while (at > 0 && s.xs[at - 1]! > x) at--;
+    if (at > 0 && s.xs[at - 1] === x) s.ys[at - 1] = y;
+    else {
+      s.xs.splice(at, 0, x);
+      s.ys.splice(at, 0, y);
+    }
+  }
+
+  function trim(s: Series): void {
+    const cutoff = (Date.now() + store.skewMs - WINDOW_MS) / 1000;
+    let drop = 0;
+    while (drop < s.xs.length && s.xs[drop]! < cutoff) drop++;
+    drop = Math.max(drop, s.xs.length - MAX_POINTS);
+    if (drop > 0) {
+      s.xs.splice(0, drop);
+      s.ys.splice(0, drop);
+    }
+  }
+
+  function makePlot(s: Series): void {
+    const valueEl = h('span', { class: 'chart-value num' });
+    const card = h(
+      'article',
+      { class: 'chart-card', 'data-metric': s.metric, 'data-points': '0' },
+      h('header', {}, h('h3', {}, s.metric), valueEl),
+    );
+    charts.append(card);
+    const accent = themeColor('--accent', '#2563eb');
+    const width = Math.max(200, card.clientWidth - 24);
+    s.plot = new uPlot(
+      {
+        width,
+        height: 180,
+        legend: { show: false },
+        cursor: { drag: { x: false, y: false } },
+        scales: { x: { time: true } },
+        axes: axes(56),
+        series: [{}, { label: s.metric, stroke: accent, width: 1.5, fill: `${accent}1a`, points: { show: false } }],
+      },
+      [s.xs, s.ys],
+      card,
+    );
+    s.card = card;
+    s.value = valueEl;
+  }
+
+  function renderCharts(): void {
+    for (const s of series.values()) {
+      if (!s.dirty) continue;
+      s.dirty = false;
+      if (s.xs.length === 0 && s.latest !== undefined && numeric(s.latest) === undefined) continue; // text metric: shown below
+      trim(s);
+      if (!s.plot) makePlot(s);
+      s.plot!.setData([s.xs, s.ys]);
+      s.card!.dataset.points = String(s.xs.length);
+      if (s.value && s.latest !== undefined) setText(s.value, `${formatValue(s.latest)} ${unitLabel(s.unit)}`.trim());
+    }
+    const text = [...series.values()].filter((s) => s.xs.length === 0 && s.latest !== undefined && numeric(s.latest) === undefined);
+    others.replaceChildren(...text.map((s) => h('div', { class: 'kv-card' }, h('span', { class: 'k' }, s.metric), h('span', { class: 'v' }, formatValue(s.latest!)))));
+  }
+
+  function renderHead(): void {
+    const row: FleetRow | undefined = store.rows.get(deviceId);
+    const status = row?.status ?? 'unknown';
+    statusBadge.dataset.status = status;
+    const since = row?.statusSince !== undefined ? ` · ${formatAge(Date.now() + store.skewMs - row.statusSince)}` : '';
+    setText(statusBadge.querySelector('.status-text')!, `${status}${since}`);
+    setText(rate, row ? `${formatRate(row.msgsPerSec)} msg/s` : '– msg/s');
+    setText(seen, row && row.lastSeen > 0 ? `last seen ${formatAge(Date.now() + store.skewMs - row.lastSeen)} ago` : 'never seen');
+  }
+
+  function renderLists(): void {
+    if (!listsDirty) return;
+    listsDirty = false;
+    eventList.replaceChildren(
+      ...(events.length === 0
+        ? [h('li', { class: 'muted' }, 'No status events in the recent window.')]
+        : events.map((e) =>
+            h('li', { 'data-type': e.type }, h('time', { class: 'num' }, formatTime(e.ts)), h('span', { class: `tag tag-${e.type}` }, e.type), h('span', { class: 'reason' }, e.reason ?? '')),
+          )),
+    );
+    deadList.replaceChildren(
+      ...(deadLetters.length === 0
+        ? [h('li', { class: 'muted' }, 'No dead letters in the recent window.')]
+        : deadLetters.map((d) =>
+            h(
+              'li',
+              { 'data-code': d.code },
+              h('time', { class: 'num' }, formatTime(d.receivedAt)),
+              h('span', { class: 'tag tag-bad' }, d.code),
+              h('span', { class: 'reason' }, `${d.reason} `, h('span', { class: 'muted' }, `${d.topic} · ${d.bytes} B`)),
+            ),
+          )),
+    );
+  }
+
+  function render(): void {
+    renderHead();
+    if (loaded) renderCharts();
+    renderLists();
+  }
+
+  async function load(): Promise<void> {
+    const since = Date.now() - WINDOW_MS;
+    const [readingsResponse, activityResponse] = await Promise.all([
+      fetch(`/api/devices/${encodeURIComponent(deviceId)}/readings?since=${since}&limit=${MAX_POINTS * 8}`),
+      fetch(`/api/devices/${encodeURIComponent(deviceId)}/activity`),
+    ]);
+    if (readingsResponse.status === 401) return window.location.assign('/login');
+    const body = (await readingsResponse.json()) as { readings: { metric: string; value: ReadingValue; unit?: string; ts: number }[] };
+    for (const r of body.readings) add(r);
+    if (activityResponse.ok) {
+      const activity = (await activityResponse.json()) as { events: DeviceEventMessage[]; deadLetters: DeadLetterSummary[] };
+      events.push(...activity.events.slice(0, MAX_LIST));
+      deadLetters.push(...activity.deadLetters.slice(0, MAX_LIST));
+      listsDirty = true;
+    }
+    for (const r of early.splice(0)) add(r);
+    loaded = true;
+    loading.hidden = true;
+    if (series.size === 0) {
+      loading.hidden = false;
+      loading.textContent = 'No readings in the recent window yet; charts start with the next reading.';
+    }
+    loop.request();
+  }
+
+  return {
+    root,
+    mount() {
+      off = live.on({
+        readings(frame) {
+          if (frame.deviceId !== deviceId) return;
+          if (!loaded) early.push(...frame.readings);
+          else {
+            for (const r of frame.readings) add(r);
+            loading.hidden = true;
+          }
+          loop.request();
+        },
+        deadLetters(frame) {
+          if (frame.deviceId !== deviceId) return;
+          deadLetters.unshift(...[...frame.deadLetters].reverse());
+          deadLetters.length = Math.min(deadLetters.length, MAX_LIST);
+          listsDirty = true;
+          loop.request();
+        },
+        deviceEvent(event) {
+          if (event.deviceId !== deviceId) return;
+          events.unshift(event);
+          events.length = Math.min(events.length, MAX_LIST);
+          listsDirty = true;
+          loop.request();
+        },
+      });
+      // Join before loading, so nothing falls between the recent window and the first live batch.
+      live.join(room);
+      void load().catch((error: unknown) => {
+        loading.textContent = `Could not load the recent window: ${(error as Error).message}`;
+      });
+      resize = new ResizeObserver(() => {
+        for (const s of series.values()) {
+          if (s.plot && s.card) s.plot.setSize({ width: Math.max(200, s.card.clientWidth - 24), height: 180 });
+        }
+      });
+      resize.observe(charts);
+      clock = window.setInterval(() => loop.request(), 1000);
+      loop.request();
+    },
+    changed() {
+      loop.request();
+    },
+    unmount() {
+      live.leave(room);
+      off?.();
+      loop.cancel();
+      resize?.disconnect();
+      if (clock !== undefined) clearInterval(clock);
+      for (const s of series.values()) s.plot?.destroy();
+    },
+  };
+}

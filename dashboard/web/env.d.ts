@@ -1,0 +1,2 @@
+/** Stylesheets are bundled by esbuild (main.css next to main.js). */
+declare module '*.css';
