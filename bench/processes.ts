@@ -4,6 +4,7 @@
  * the handle that started it, never by name.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { readFile, mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -85,6 +86,8 @@ export async function startSluiceChild(env: Record<string, string>, nodeArgs: st
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('sluice did not report "listening" within 60 s')), 60_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
+      // SLUICE_BENCH_LOG=file keeps the Sluice process's whole log, for looking into a bad run.
+      if (process.env.SLUICE_BENCH_LOG) appendFileSync(process.env.SLUICE_BENCH_LOG, `${line}\n`);
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
         if (logs.length < 10_000) logs.push(entry);

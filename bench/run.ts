@@ -14,6 +14,7 @@ import { hashSecret, registryPath } from '../gateway/registry.js';
 import { connectLean, type LeanClient } from '../simulators/lean-mqtt.js';
 import { account, ackedFromRows } from './accounting.js';
 import { runLoad, type LoadProgress } from './load.js';
+import { describeStages, scrapeStages, type Stages } from './stages.js';
 import { startSluiceChild, startVictoriaMetrics, type SluiceChild } from './processes.js';
 import { countPoints, exportPoints, runSelector } from './store.js';
 import { BENCH_METRIC, benchDeviceId, decodeSequence } from './payload.js';
@@ -65,6 +66,7 @@ export interface BenchReport {
   storedNotAcked: number;
   ackMaxMs: number;
   gatewayRssPeakMiB: number | null;
+  stages?: Stages;
   idle?: { devices: number; connected: number; gatewayRssMiB: number | null; rssBeforeMiB: number | null };
   baselines: { mosquitto?: MosquittoBaseline; kafka?: KafkaBaseline };
   ratios: { vsMosquitto?: number; vsKafka?: number };
@@ -311,6 +313,8 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
     }
 
+    const stages = await scrapeStages(sluice.dashboardPort, token);
+    if (stages) notes.push(describeStages(stages));
     live.close();
     const pushedLive = live.reason ? null : live.pushed();
     if (live.reason) notes.push(`live push not measured: ${live.reason}`);
@@ -346,6 +350,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       storedNotAcked: accounting.storedNotAcked,
       ackMaxMs: round(load.ackHistogram.maxValue / 1000, 1),
       gatewayRssPeakMiB: rssPeak > 0 ? round(rssPeak / MiB) : null,
+      ...(stages ? { stages } : {}),
       ...(idle ? { idle } : {}),
       baselines: {},
       ratios: {},

@@ -3,6 +3,7 @@ import type { Metrics } from '../core/metrics.js';
 import { DEAD_LETTER_PAYLOAD_BYTES, type DeadLetter, type DeviceEvent, type Reading } from '../core/reading.js';
 import type { OutgoingRecord, StreamName, StreamProducer } from '../core/seams.js';
 import { createBatcher, type Batcher } from '../core/batcher.js';
+import { partitionForKey } from '../core/murmur2.js';
 import { normalize, type NormalizeOptions, type PayloadFormat } from './normalize/index.js';
 
 export interface BridgeOptions {
@@ -15,7 +16,8 @@ export interface BridgeOptions {
 }
 
 export interface BridgeDeps {
-  producer: StreamProducer;
+  /** At least one; records of a device always go through the same one. */
+  producers: StreamProducer[];
   logger: Logger;
   metrics: Metrics;
 }
@@ -76,34 +78,42 @@ export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
     return forced;
   };
 
-  const batcher: Batcher<QueuedRecord> = createBatcher<QueuedRecord>({
-    lingerMs: options.lingerMs,
-    maxBatchItems: options.maxBatchRecords,
-    maxPendingItems: options.maxInflightRecords,
-    flush: async (items) => {
-      const started = performance.now();
-      // kafkajs may spend a long while retrying inside one send; a batch this slow is an outage too.
-      const slow = setTimeout(() => outage.begin(undefined, started), options.outageAfterMs ?? 2000);
-      try {
-        await deps.producer.sendBatch([...groupByStream(items)].map(([stream, records]) => ({ stream, records })));
-      } finally {
-        clearTimeout(slow);
-      }
-      outage.end();
-      metrics.producerBatchRecords.observe(items.length);
-      metrics.producerBatchSeconds.observe((performance.now() - started) / 1000);
-      metrics.inflightReadings.dec(items.length);
-    },
-    onFlushError: (error) => {
-      metrics.producerRetries.inc();
-      outage.begin(error, performance.now());
-    },
-  });
+  /**
+   * One batcher per producer. kafkajs keeps one idempotent request in flight per connection, so a single
+   * producer waits a whole round trip per batch; several producers overlap their round trips. A device
+   * always maps to the same shard (murmur2 of its id), which keeps its records in order.
+   */
+  const shards: Batcher<QueuedRecord>[] = deps.producers.map((producer) =>
+    createBatcher<QueuedRecord>({
+      lingerMs: options.lingerMs,
+      maxBatchItems: options.maxBatchRecords,
+      maxPendingItems: Math.max(1, Math.ceil(options.maxInflightRecords / deps.producers.length)),
+      flush: async (items) => {
+        const started = performance.now();
+        // kafkajs may spend a long while retrying inside one send; a batch this slow is an outage too.
+        const slow = setTimeout(() => outage.begin(undefined, started), options.outageAfterMs ?? 2000);
+        try {
+          await producer.sendBatch([...groupByStream(items)].map(([stream, records]) => ({ stream, records })));
+        } finally {
+          clearTimeout(slow);
+        }
+        outage.end();
+        metrics.producerBatchRecords.observe(items.length);
+        metrics.producerBatchSeconds.observe((performance.now() - started) / 1000);
+        metrics.inflightReadings.dec(items.length);
+      },
+      onFlushError: (error) => {
+        metrics.producerRetries.inc();
+        outage.begin(error, performance.now());
+      },
+    }),
+  );
+  const shardOf = (deviceId: string): Batcher<QueuedRecord> => shards[shards.length === 1 ? 0 : partitionForKey(deviceId, shards.length)]!;
 
-  async function enqueue(records: QueuedRecord[]): Promise<void> {
+  async function enqueue(deviceId: string, records: QueuedRecord[]): Promise<void> {
     metrics.inflightReadings.inc(records.length);
     try {
-      await batcher.add(records);
+      await shardOf(deviceId).add(records);
     } catch (error) {
       metrics.inflightReadings.dec(records.length);
       throw error;
@@ -141,18 +151,18 @@ export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
         );
       }
       metrics.readingsNormalized.inc(result.readings.length);
-      await enqueue(records);
+      await enqueue(input.deviceId, records);
       return { readings: result.readings.length, rejected: result.rejections.length };
     },
 
     async publishEvent(event) {
-      await enqueue([{ stream: 'events', record: { key: event.deviceId, value: JSON.stringify(event), timestamp: event.ts } }]);
+      await enqueue(event.deviceId, [{ stream: 'events', record: { key: event.deviceId, value: JSON.stringify(event), timestamp: event.ts } }]);
     },
 
-    saturated: () => batcher.pending() >= options.maxInflightRecords,
+    saturated: () => shards.reduce((n, shard) => n + shard.pending(), 0) >= options.maxInflightRecords,
 
     async close() {
-      await batcher.close();
+      await Promise.all(shards.map((shard) => shard.close()));
     },
   };
 }

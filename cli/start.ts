@@ -138,8 +138,8 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
     }
 
     if (roles.has('gateway') || roles.has('bridge')) {
-      const producer = await bus.createProducer();
-      closers.push({ name: 'producer', close: () => producer.close() });
+      const producers = await Promise.all(Array.from({ length: config.BRIDGE_PRODUCERS }, () => bus.createProducer()));
+      closers.push({ name: 'producers', close: async () => void (await Promise.all(producers.map((producer) => producer.close()))) });
       const bridge = createBridge(
         {
           lingerMs: config.BRIDGE_LINGER_MS,
@@ -147,7 +147,7 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
           maxInflightRecords: config.BRIDGE_MAX_INFLIGHT_READINGS,
           normalize: { ...defaultNormalizeOptions, maxPayloadBytes: config.MAX_PAYLOAD_BYTES },
         },
-        { producer, logger, metrics },
+        { producers, logger, metrics },
       );
       closers.push({ name: 'bridge', close: () => bridge.close() });
       if (roles.has('gateway')) {

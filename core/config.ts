@@ -46,6 +46,7 @@ export const configSchema = z.object({
   BRIDGE_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(5),
   BRIDGE_MAX_BATCH_RECORDS: positiveInt.default(2000),
   BRIDGE_MAX_INFLIGHT_READINGS: positiveInt.default(200_000),
+  BRIDGE_PRODUCERS: z.coerce.number().int().min(1).max(16).default(2),
   WRITER_BATCH_SIZE: positiveInt.default(5000),
   WRITER_FLUSH_MS: positiveInt.default(250),
   MEMORY_STORE_MAX_READINGS: positiveInt.default(1_000_000),

@@ -151,58 +151,99 @@ function createKafkaStreamConsumer(
   // A reader that is not part of a group still needs a group id in Kafka: a unique one that never commits.
   const isGroupMember = consumerOptions.groupId !== undefined;
   const groupId = consumerOptions.groupId ?? `${options.clientId}-reader-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-  const consumer: Consumer = kafka.consumer({
-    groupId,
-    // A writer that dies without leaving (SIGKILL, power loss) holds its partitions this long.
-    sessionTimeout: 10_000,
-    heartbeatInterval: 3000,
-    allowAutoTopicCreation: false,
-    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10_000 },
-  });
   const topics = consumerOptions.streams.map((s) => topicName(options.topicPrefix, s));
+  const who = { groupId: isGroupMember ? groupId : undefined, topics };
+  let consumer: Consumer | undefined;
   let stopping = false;
+  let restartTimer: NodeJS.Timeout | undefined;
 
   const close = async (): Promise<void> => {
     closers.delete(close);
     stopping = true;
-    await consumer.disconnect();
+    clearTimeout(restartTimer);
+    await consumer?.disconnect();
   };
   closers.add(close);
 
-  return {
-    async run(handler: BatchHandler) {
-      await consumer.connect();
-      const from = consumerOptions.from;
-      await consumer.subscribe({ topics, fromBeginning: from === 'earliest' });
-      if (typeof from === 'object') {
-        await seekOnAssignment(consumer, kafka, topics, from);
+  /**
+   * Offsets that cannot be committed because the group moved on (this member timed out, a rebalance
+   * started) are not a failure: the new owner of the partition re-reads from the last commit, and
+   * writing a reading twice is one point. Throwing here would crash the consumer for good.
+   */
+  const GROUP_MOVED_ON = new Set(['UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'NOT_COORDINATOR']);
+
+  async function start(handler: BatchHandler): Promise<void> {
+    const current = kafka.consumer({
+      groupId,
+      // A writer that dies without leaving (SIGKILL, power loss) holds its partitions this long.
+      sessionTimeout: 20_000,
+      heartbeatInterval: 3000,
+      allowAutoTopicCreation: false,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10_000 },
+    });
+    consumer = current;
+    // Group changes are rare and explain pauses, so they are logged.
+    current.on(current.events.GROUP_JOIN, ({ payload }) =>
+      log.info({ ...who, assignment: payload.memberAssignment, durationMs: payload.duration }, 'consumer joined its group'),
+    );
+    current.on(current.events.REBALANCING, () => log.info(who, 'consumer group rebalancing'));
+    current.on(current.events.CRASH, ({ payload }) => {
+      if (payload.restart || stopping) {
+        log.warn({ ...who, err: payload.error?.message }, 'consumer crashed; kafkajs restarts it');
+        return;
       }
-      await consumer.run({
-        partitionsConsumedConcurrently: consumerOptions.concurrency ?? 1,
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
-          if (batch.messages.length === 0 || stopping || !isRunning() || isStale()) return;
-          const stream = streamOf.get(batch.topic);
-          if (!stream) return;
-          const records = batch.messages.map((m) => ({
-            key: m.key?.toString('utf8') ?? '',
-            value: m.value ?? Buffer.alloc(0),
-            partition: batch.partition,
-            offset: m.offset,
-            timestamp: Number(m.timestamp),
-          }));
-          await handler({ stream, partition: batch.partition, records, heartbeat });
-          // Resolving moves kafkajs's fetch position past the batch; without it the batch is fetched again.
-          resolveOffset(batch.lastOffset());
+      // kafkajs gives up on some errors; a consumer that stops for good would stall the pipeline, so start a new one.
+      log.error({ ...who, err: payload.error?.message }, 'consumer stopped after an error; starting a new one');
+      restartTimer = setTimeout(() => {
+        void current
+          .disconnect()
+          .catch(() => undefined)
+          .then(() => (stopping ? undefined : start(handler)))
+          .catch((error: unknown) => log.error({ ...who, err: (error as Error).message }, 'consumer restart failed'));
+      }, 1000);
+    });
+    await current.connect();
+    const from = consumerOptions.from;
+    await current.subscribe({ topics, fromBeginning: from === 'earliest' });
+    if (typeof from === 'object') {
+      await seekOnAssignment(current, kafka, topics, from);
+    }
+    await current.run({
+      partitionsConsumedConcurrently: consumerOptions.concurrency ?? 1,
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+        if (batch.messages.length === 0 || stopping || !isRunning() || isStale()) return;
+        const stream = streamOf.get(batch.topic);
+        if (!stream) return;
+        const records = batch.messages.map((m) => ({
+          key: m.key?.toString('utf8') ?? '',
+          value: m.value ?? Buffer.alloc(0),
+          partition: batch.partition,
+          offset: m.offset,
+          timestamp: Number(m.timestamp),
+        }));
+        await handler({ stream, partition: batch.partition, records, heartbeat });
+        // Resolving moves kafkajs's fetch position past the batch; without it the batch is fetched again.
+        resolveOffset(batch.lastOffset());
+        if (isGroupMember) {
           const next = (BigInt(batch.lastOffset()) + 1n).toString();
-          if (isGroupMember) {
-            await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+          try {
+            await current.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+          } catch (error) {
+            const type = (error as { type?: string }).type;
+            if (!type || !GROUP_MOVED_ON.has(type)) throw error;
+            log.warn({ ...who, partition: batch.partition, reason: type }, 'offsets not committed: the group moved on; the batch will be read again');
+            return;
           }
-          await heartbeat();
-        },
-      });
-    },
+        }
+        await heartbeat().catch(() => undefined);
+      },
+    });
+  }
+
+  return {
+    run: (handler: BatchHandler) => start(handler),
     close,
   };
 }

@@ -1,0 +1,50 @@
+/**
+ * Where the time went inside Sluice, from its own Prometheus histograms: the bench measures from
+ * outside, and this says which stage to look at when a number misses.
+ */
+export interface StageStats {
+  count: number;
+  /** Mean of the histogram (seconds for latency histograms, records for batch sizes). */
+  mean: number | null;
+}
+
+export type Stages = Record<'producerBatchSeconds' | 'producerBatchRecords' | 'storeWriteSeconds' | 'ingestAckSeconds', StageStats>;
+
+const HISTOGRAMS: Record<keyof Stages, string> = {
+  producerBatchSeconds: 'sluice_producer_batch_seconds',
+  producerBatchRecords: 'sluice_producer_batch_records',
+  storeWriteSeconds: 'sluice_store_write_seconds',
+  ingestAckSeconds: 'sluice_ingest_ack_seconds',
+};
+
+export function parseStages(metricsText: string): Stages {
+  const value = (name: string): number | undefined => {
+    const match = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(metricsText);
+    return match ? Number(match[1]) : undefined;
+  };
+  const stages = {} as Stages;
+  for (const [key, metric] of Object.entries(HISTOGRAMS) as [keyof Stages, string][]) {
+    const count = value(`${metric}_count`) ?? 0;
+    const sum = value(`${metric}_sum`) ?? 0;
+    stages[key] = { count, mean: count > 0 ? sum / count : null };
+  }
+  return stages;
+}
+
+export async function scrapeStages(dashboardPort: number, token: string): Promise<Stages | undefined> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${dashboardPort}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    return response.ok ? parseStages(await response.text()) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function describeStages(stages: Stages): string {
+  const ms = (s: StageStats) => (s.mean === null ? 'n/a' : `${(s.mean * 1000).toFixed(1)} ms`);
+  return (
+    `stages (Sluice's own metrics): ${stages.producerBatchSeconds.count} Kafka batches of ${stages.producerBatchRecords.mean?.toFixed(0) ?? 'n/a'} records on average, ` +
+    `${ms(stages.producerBatchSeconds)} each; ${stages.storeWriteSeconds.count} store writes, ${ms(stages.storeWriteSeconds)} each; ` +
+    `publish admitted (Kafka acked) after ${ms(stages.ingestAckSeconds)} on average inside the gateway`
+  );
+}
