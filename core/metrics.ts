@@ -6,7 +6,7 @@ import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom
  */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'sluice_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'sluice_' });
   const metrics = {
     registry,
     mqttConnections: new Gauge({ name: 'sluice_mqtt_connections', help: 'Connected MQTT clients', registers: [registry] }),

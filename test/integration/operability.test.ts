@@ -1,0 +1,167 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import mqtt, { type MqttClient } from 'mqtt';
+import { Kafka, logLevel } from 'kafkajs';
+import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
+import { startPrivateVictoria, type PrivateVictoria } from '../support/victoria.js';
+import { exportSeries } from '../support/store.js';
+import { readTopic } from '../support/kafka.js';
+
+const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+
+async function scrape(port: number, token: string): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+  expect(response.status).toBe(200);
+  return response.text();
+}
+
+/** The value of one sample, e.g. `sluice_deadletters_total{code="INVALID_JSON"}`; 0 when absent. */
+function sample(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+describe('metrics', () => {
+  const device = `met-${runId}`;
+  const token = 'metrics-token';
+  let sluice: SluiceProcess;
+  let secret: string;
+
+  beforeAll(async () => {
+    const dataDir = await tempDataDir();
+    secret = (await addDevices(dataDir, [device]))[device]!;
+    sluice = await startSluiceProcess({ DATA_DIR: dataDir, DASHBOARD_TOKEN: token, KAFKA_BROKERS: '', INFLUX_URL: '' });
+  });
+  afterAll(async () => {
+    await sluice?.stop();
+  });
+
+  it('moves each counter by exactly what happened', async () => {
+    const before = await scrape(sluice.dashboardPort, token);
+    const refused = await mqtt
+      .connectAsync(`mqtt://127.0.0.1:${sluice.mqttPort}`, { username: device, password: 'wrong', reconnectPeriod: 0 })
+      .catch((error: { code?: number }) => error);
+    expect((refused as { code?: number }).code).toBe(4);
+    const client: MqttClient = await mqtt.connectAsync(`mqtt://127.0.0.1:${sluice.mqttPort}`, { username: device, password: secret, clientId: device, reconnectPeriod: 0 });
+    for (let i = 0; i < 7; i++) await client.publishAsync(`devices/${device}/telemetry`, JSON.stringify({ a: i, b: i * 2 }), { qos: 1 });
+    await client.publishAsync(`devices/${device}/telemetry`, '{"broken":', { qos: 1 });
+    await client.publishAsync(`devices/${device}/telemetry/c`, '1.5', { qos: 0 });
+
+    const delta = async (series: string) => sample(await scrape(sluice.dashboardPort, token), series) - sample(before, series);
+    await expect.poll(() => delta('sluice_store_points_written_total'), { timeout: 10_000 }).toBe(15);
+    expect(await delta('sluice_mqtt_connects_total')).toBe(1);
+    expect(await delta('sluice_mqtt_connections')).toBe(1);
+    expect(await delta('sluice_mqtt_auth_failures_total{reason="bad-credentials"}')).toBe(1);
+    expect(await delta('sluice_mqtt_publishes_total{qos="1"}')).toBe(8);
+    expect(await delta('sluice_mqtt_publishes_total{qos="0"}')).toBe(1);
+    expect(await delta('sluice_readings_normalized_total')).toBe(15);
+    expect(await delta('sluice_deadletters_total{code="INVALID_JSON"}')).toBe(1);
+    expect(await delta('sluice_ingest_ack_seconds_count')).toBe(8);
+    expect(await delta('sluice_live_readings_total')).toBe(15);
+    await client.endAsync();
+    await expect.poll(() => delta('sluice_mqtt_connections')).toBe(0);
+    const text = await scrape(sluice.dashboardPort, token);
+    expect(text).toContain('sluice_process_resident_memory_bytes');
+    expect(sample(text, 'sluice_producer_batch_records_count')).toBeGreaterThan(0);
+  });
+
+  it('refuses /metrics without the token and serves /healthz and /readyz without it', async () => {
+    expect((await fetch(`http://127.0.0.1:${sluice.dashboardPort}/metrics`)).status).toBe(401);
+    expect((await fetch(`http://127.0.0.1:${sluice.dashboardPort}/healthz`)).status).toBe(200);
+    const ready = await fetch(`http://127.0.0.1:${sluice.dashboardPort}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { 'embedded-queue': true, 'memory-store': true, writer: true, mqtt: true } });
+  });
+});
+
+describe('graceful shutdown', () => {
+  const kafkaBrokers = inject('kafkaBrokers');
+  const prefix = `gs${runId}`;
+  const devices = Array.from({ length: 4 }, (_, i) => `gs-${runId}-${i}`);
+  let vm: PrivateVictoria;
+
+  beforeAll(async () => {
+    // No dedup: a point written twice would show, and none may be missing.
+    vm = await startPrivateVictoria({ dedup: false });
+  });
+  afterAll(async () => {
+    await vm?.destroy();
+  });
+
+  it('on SIGTERM mid-stream: every acknowledged reading is in Kafka, every consumed one is stored and committed', async () => {
+    const dataDir = await tempDataDir();
+    const secrets = await addDevices(dataDir, devices);
+    const sluice = await startSluiceProcess({
+      DATA_DIR: dataDir,
+      KAFKA_BROKERS: kafkaBrokers,
+      INFLUX_URL: vm.url,
+      KAFKA_TOPIC_PREFIX: prefix,
+      KAFKA_CLIENT_ID: `gs-${prefix}`,
+      KAFKA_PARTITIONS: '3',
+      DASHBOARD_TOKEN: 't',
+    });
+    const acked: number[] = [];
+    let seq = 0;
+    let streaming = true;
+    const clients = await Promise.all(
+      devices.map((deviceId) => mqtt.connectAsync(`mqtt://127.0.0.1:${sluice.mqttPort}`, { username: deviceId, password: secrets[deviceId]!, clientId: deviceId, reconnectPeriod: 0 })),
+    );
+    const loops = clients.map(async (client, i) => {
+      while (streaming && client.connected) {
+        const n = seq++;
+        client.publishAsync(`devices/${devices[i]}/telemetry`, JSON.stringify({ gs: n }), { qos: 1 }).then(
+          () => acked.push(n),
+          () => undefined,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 10)); // pacing the load: 100 msg/s per device
+      }
+    });
+    await expect.poll(() => acked.length, { timeout: 20_000 }).toBeGreaterThan(500);
+    expect(await sluice.stop('SIGTERM')).toBe(0);
+    streaming = false;
+    await Promise.all(loops);
+    for (const client of clients) client.end(true);
+    expect(sluice.logs.some((l) => l.msg === 'shutting down')).toBe(true);
+
+    // Acknowledged means in Kafka.
+    const records = await readTopic(kafkaBrokers, `${prefix}.telemetry`, (rs) => {
+      const seen = new Set(rs.map((r) => (JSON.parse(r.value) as { value: number }).value));
+      return acked.every((n) => seen.has(n));
+    });
+    expect(records.length).toBeGreaterThanOrEqual(acked.length);
+
+    // Consumed and committed means stored: every record below the writer's committed offsets is in the store.
+    const admin = new Kafka({ clientId: 'gs-assert', brokers: kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const committed = (await admin.fetchOffsets({ groupId: `gs-${prefix}-writer`, topics: [`${prefix}.telemetry`] }))[0]!.partitions;
+    await admin.disconnect();
+    const fullTopic = await readTopic(kafkaBrokers, `${prefix}.telemetry`, (rs) => rs.length >= records.length);
+    const offsets = new Map<number, number>(committed.map((p) => [p.partition, Number(p.offset)]));
+    const partitionRecords = await readTopicWithOffsets(kafkaBrokers, `${prefix}.telemetry`, fullTopic.length);
+    const mustBeStored = partitionRecords.filter((r) => r.offset < (offsets.get(r.partition) ?? 0)).map((r) => r.value);
+    expect(mustBeStored.length).toBeGreaterThan(0);
+    const stored = new Set((await exportSeries(vm.url, 'gs_value')).flatMap((s) => s.values));
+    for (const n of mustBeStored) expect(stored.has(n), `committed reading ${n} is stored`).toBe(true);
+  });
+});
+
+async function readTopicWithOffsets(brokers: string, topic: string, count: number): Promise<{ partition: number; offset: number; value: number }[]> {
+  const kafka = new Kafka({ clientId: 'gs-offsets', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `gs-offsets-${Date.now()}` });
+  const found: { partition: number; offset: number; value: number }[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`read ${found.length} of ${count} records`)), 30_000);
+    void consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        found.push({ partition, offset: Number(message.offset), value: (JSON.parse(message.value!.toString()) as { value: number }).value });
+        if (found.length >= count) {
+          clearTimeout(timer);
+          resolve();
+        }
+      },
+    });
+  });
+  await consumer.disconnect();
+  return found;
+}
