@@ -66,6 +66,7 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
           topicPrefix: config.KAFKA_TOPIC_PREFIX,
           partitions: config.KAFKA_PARTITIONS,
           replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+          compression: config.KAFKA_COMPRESSION,
           logger,
         })
       : createEmbeddedBus({ partitions: config.KAFKA_PARTITIONS });
@@ -104,8 +105,8 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
 
     const fleet = createFleetState({
       windowMs: config.LIVE_WINDOW_MINUTES * 60_000,
-      maxPerSeries: 10_000,
-      maxReadings: 2_000_000,
+      maxPerSeries: Math.min(10_000, config.LIVE_WINDOW_MAX_READINGS),
+      maxReadings: config.LIVE_WINDOW_MAX_READINGS,
     });
     if (roles.has('dashboard')) {
       // Dashboard before the live feed starts, so the live feed's warm-up already reaches it.

@@ -37,6 +37,7 @@ export const configSchema = z.object({
     .default('iot'),
   KAFKA_PARTITIONS: positiveInt.default(6),
   KAFKA_REPLICATION_FACTOR: positiveInt.default(1),
+  KAFKA_COMPRESSION: z.enum(['none', 'gzip']).default('none'),
   INFLUX_URL: optionalText.pipe(z.url().optional()),
   INFLUX_TOKEN: z.string().default(''),
   INFLUX_ORG: z.string().min(1).default('sluice'),
@@ -51,6 +52,7 @@ export const configSchema = z.object({
   WRITER_FLUSH_MS: positiveInt.default(250),
   MEMORY_STORE_MAX_READINGS: positiveInt.default(1_000_000),
   LIVE_WINDOW_MINUTES: positiveInt.default(15),
+  LIVE_WINDOW_MAX_READINGS: positiveInt.default(250_000),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;

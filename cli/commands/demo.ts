@@ -5,6 +5,7 @@ import { createLogger } from '../../core/logger.js';
 import { isSluiceError } from '../../core/errors.js';
 import { createDeviceRegistry } from '../../gateway/registry.js';
 import { configOrExit, positiveInt } from '../common.js';
+import { exitOnSignals } from '../shutdown.js';
 import { ROLES, startSluice } from '../start.js';
 import { createFleet } from '../../simulators/fleet.js';
 import { getProfile, PROFILE_NAMES } from '../../simulators/profiles.js';
@@ -87,26 +88,10 @@ export function registerDemoCommand(program: Command): void {
       }, 30_000);
       report.unref();
 
-      let stopping = false;
-      const stop = (signal: string): void => {
-        if (stopping) process.exit(1);
-        stopping = true;
-        log.info({ signal }, 'shutting down');
+      exitOnSignals(log, async () => {
         clearInterval(report);
-        const deadline = setTimeout(() => process.exit(1), 30_000);
-        deadline.unref();
-        fleet
-          .stop(2000)
-          .then(() => running.close())
-          .then(
-            () => process.exit(0),
-            (error: unknown) => {
-              log.error({ err: error }, 'shutdown failed');
-              process.exit(1);
-            },
-          );
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
+        await fleet.stop(2000);
+        await running.close();
+      });
     });
 }

@@ -2,6 +2,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { createLogger } from '../../core/logger.js';
 import { isSluiceError } from '../../core/errors.js';
 import { configOrExit } from '../common.js';
+import { exitOnSignals } from '../shutdown.js';
 import { ROLES, startSluice, type Role } from '../start.js';
 
 function parseRoles(value: string): Set<Role> {
@@ -46,28 +47,6 @@ export function registerStartCommand(program: Command): void {
           log.info(`open ${base}/?token=${running.generatedToken}`);
         }
       }
-      let stopping = false;
-      const stop = (signal: string): void => {
-        if (stopping) {
-          log.warn({ signal }, 'second signal: exiting at once');
-          process.exit(1);
-        }
-        stopping = true;
-        log.info({ signal }, 'shutting down');
-        const deadline = setTimeout(() => {
-          log.error('shutdown deadline passed: exiting');
-          process.exit(1);
-        }, 30_000);
-        deadline.unref();
-        running.close().then(
-          () => process.exit(0),
-          (error: unknown) => {
-            log.error({ err: error }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
+      exitOnSignals(log, () => running.close());
     });
 }

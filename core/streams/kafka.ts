@@ -18,6 +18,8 @@ export interface KafkaBusOptions {
   topicPrefix: string;
   partitions: number;
   replicationFactor: number;
+  /** Record batch compression; kafkajs brings gzip itself (snappy, lz4 and zstd need native codecs). */
+  compression?: 'none' | 'gzip';
   logger: Logger;
 }
 
@@ -100,7 +102,7 @@ export function createKafkaBus(options: KafkaBusOptions): StreamBus {
           .map((b) => ({ topic: topicName(options.topicPrefix, b.stream), messages: toMessages(b.records) }));
         if (topicMessages.length === 0) return;
         try {
-          await producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+          await producer.sendBatch({ topicMessages, acks: -1, compression: options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None });
         } catch (error) {
           const count = topicMessages.reduce((n, t) => n + t.messages.length, 0);
           const permanent = permanentKafkaErrorType(error);
