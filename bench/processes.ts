@@ -75,8 +75,8 @@ export interface SluiceChild extends OwnedProcess {
 
 export const sluiceBin = fileURLToPath(new URL('../cli/sluice.js', import.meta.url));
 
-export async function startSluiceChild(env: Record<string, string>, nodeArgs: string[] = []): Promise<SluiceChild> {
-  const child = spawn(process.execPath, [...nodeArgs, sluiceBin, 'start'], {
+export async function startSluiceChild(env: Record<string, string>, nodeArgs: string[] = [], startArgs: string[] = []): Promise<SluiceChild> {
+  const child = spawn(process.execPath, [...nodeArgs, sluiceBin, 'start', ...startArgs], {
     env: { ...process.env, MQTT_HOST: '127.0.0.1', MQTT_PORT: '0', MQTT_WS_PORT: '0', DASHBOARD_HOST: '127.0.0.1', DASHBOARD_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -40,6 +40,8 @@ export interface BenchOptions {
   /** Extra node flags for the Sluice child, e.g. --cpu-prof. */
   sluiceNodeArgs: string[];
   sluiceEnv: Record<string, string>;
+  /** Gateway+bridge, writer and dashboard as three processes (as in production) instead of one. */
+  splitRoles?: boolean;
   storeWaitS: number;
 }
 
@@ -198,19 +200,28 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     const { ids, secret } = await registerBenchDevices(dataDir, options.devices + options.idleDevices);
     const token = randomBytes(16).toString('hex');
     log(`starting sluice (topics ${prefix}.*, store ${storeUrl})`);
-    const sluice: SluiceChild = await startSluiceChild(
-      {
-        KAFKA_BROKERS: options.kafkaBrokers.join(','),
-        INFLUX_URL: storeUrl,
-        KAFKA_TOPIC_PREFIX: prefix,
-        KAFKA_CLIENT_ID: `sluice-${prefix}`,
-        KAFKA_PARTITIONS: String(options.partitions),
-        DATA_DIR: dataDir,
-        DASHBOARD_TOKEN: token,
-        ...options.sluiceEnv,
-      },
-      options.sluiceNodeArgs,
-    );
+    const sluiceEnv = {
+      KAFKA_BROKERS: options.kafkaBrokers.join(','),
+      INFLUX_URL: storeUrl,
+      KAFKA_TOPIC_PREFIX: prefix,
+      KAFKA_CLIENT_ID: `sluice-${prefix}`,
+      KAFKA_PARTITIONS: String(options.partitions),
+      DATA_DIR: dataDir,
+      DASHBOARD_TOKEN: token,
+      ...options.sluiceEnv,
+    };
+    // Split: the measured gateway process runs gateway+bridge; writer and dashboard run beside it.
+    const sluice: SluiceChild = await startSluiceChild(sluiceEnv, options.sluiceNodeArgs, options.splitRoles ? ['--roles', 'gateway,bridge'] : []);
+    const helpers: SluiceChild[] = [];
+    if (options.splitRoles) {
+      for (const roles of ['writer', 'dashboard']) {
+        const helper = await startSluiceChild(sluiceEnv, [], ['--roles', roles]);
+        helpers.push(helper);
+        cleanups.unshift(helper.stop);
+      }
+      notes.push('roles split: gateway+bridge, writer and dashboard in three processes; gateway RSS is the gateway+bridge process');
+    }
+    const dashboardPort = options.splitRoles ? helpers[1]!.dashboardPort : sluice.dashboardPort;
     cleanups.unshift(sluice.stop);
     let rssPeak = 0;
     const rssTimer = setInterval(() => {
@@ -220,7 +231,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     }, 1000);
     cleanups.unshift(async () => clearInterval(rssTimer));
 
-    const live = await connectLive(sluice.dashboardPort, token, messagesPerDevice, log);
+    const live = await connectLive(dashboardPort, token, messagesPerDevice, log);
     cleanups.unshift(async () => live.close());
     const sampleIds = ids.slice(0, Math.min(20, options.devices));
     const storeSampler = sampleStoreLatency(storeUrl, runId, sampleIds);
@@ -313,12 +324,13 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
     }
 
-    const stages = await scrapeStages(sluice.dashboardPort, token);
+    const stages = await scrapeStages([sluice, ...helpers].map((child) => child.dashboardPort), token);
     if (stages) notes.push(describeStages(stages));
     live.close();
     const pushedLive = live.reason ? null : live.pushed();
     if (live.reason) notes.push(`live push not measured: ${live.reason}`);
     await sluice.stop();
+    for (const helper of helpers) await helper.stop();
 
     const seconds = Math.max(0.001, (load.lastAckAt - load.firstSendAt) / 1000);
     const report: BenchReport = {

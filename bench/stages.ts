@@ -31,13 +31,26 @@ export function parseStages(metricsText: string): Stages {
   return stages;
 }
 
-export async function scrapeStages(dashboardPort: number, token: string): Promise<Stages | undefined> {
-  try {
-    const response = await fetch(`http://127.0.0.1:${dashboardPort}/metrics`, { headers: { authorization: `Bearer ${token}` } });
-    return response.ok ? parseStages(await response.text()) : undefined;
-  } catch {
-    return undefined;
+/** Scrapes every Sluice process of the run and adds their histograms up (roles may be split). */
+export async function scrapeStages(ports: number[], token: string): Promise<Stages | undefined> {
+  const texts: string[] = [];
+  for (const port of ports) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      if (response.ok) texts.push(await response.text());
+    } catch {
+      // a process that is gone contributes nothing
+    }
   }
+  if (texts.length === 0) return undefined;
+  const parts = texts.map(parseStages);
+  const merged = {} as Stages;
+  for (const key of Object.keys(HISTOGRAMS) as (keyof Stages)[]) {
+    const count = parts.reduce((n, p) => n + p[key].count, 0);
+    const sum = parts.reduce((n, p) => n + (p[key].mean ?? 0) * p[key].count, 0);
+    merged[key] = { count, mean: count > 0 ? sum / count : null };
+  }
+  return merged;
 }
 
 export function describeStages(stages: Stages): string {

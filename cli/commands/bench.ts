@@ -37,6 +37,7 @@ interface BenchCliOptions {
   maxInflight: number;
   cpuProf?: string;
   storeWait: number;
+  splitRoles?: boolean;
 }
 
 export function registerBenchCommand(program: Command): void {
@@ -57,6 +58,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--idle-devices <n>', 'after the load, open this many idle connections and report the gateway memory', wholeNumber, 0)
     .option('--max-inflight <n>', 'unacknowledged messages per device before it skips due publishes', positiveInt, 1000)
     .option('--cpu-prof <dir>', 'run the Sluice process with node --cpu-prof, profiles written to this directory')
+    .option('--split-roles', 'run gateway+bridge, writer and dashboard as three processes, as in production')
     .option('--store-wait <s>', 'longest wait for the store to catch up after the load', positiveNumber, 120)
     .action(async (options: BenchCliOptions) => {
       const brokers = (options.kafka ?? process.env.KAFKA_BROKERS ?? '').split(',').map((b) => b.trim()).filter(Boolean);
@@ -80,6 +82,7 @@ export function registerBenchCommand(program: Command): void {
           sluiceNodeArgs: options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : [],
           sluiceEnv: { LOG_LEVEL: 'info' },
           storeWaitS: options.storeWait,
+          splitRoles: options.splitRoles === true,
         },
         log,
         (p) => {
