@@ -54,3 +54,32 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+export interface ConsumerLagSample {
+  groupId: string;
+  topic: string;
+  partitions: { partition: number; lag: number }[];
+}
+
+/**
+ * `sluice_consumer_lag{group,topic,partition}`: records a consumer group still has to read, fetched from
+ * Kafka when Prometheus scrapes (through a cached reader), so an idle process asks Kafka nothing.
+ */
+export function registerConsumerLag(metrics: Metrics, read: () => Promise<ConsumerLagSample[]>): void {
+  new Gauge({
+    name: 'sluice_consumer_lag',
+    help: 'Records a Kafka consumer group has not yet processed, per partition',
+    labelNames: ['group', 'topic', 'partition'] as const,
+    registers: [metrics.registry],
+    async collect() {
+      this.reset();
+      try {
+        for (const group of await read()) {
+          for (const { partition, lag } of group.partitions) this.set({ group: group.groupId, topic: group.topic, partition: String(partition) }, lag);
+        }
+      } catch {
+        // Kafka unreachable: no samples rather than stale ones; /readyz says why.
+      }
+    },
+  });
+}

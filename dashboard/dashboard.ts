@@ -1,5 +1,5 @@
 import type { Logger } from '../core/logger.js';
-import type { Metrics } from '../core/metrics.js';
+import { registerConsumerLag, type Metrics } from '../core/metrics.js';
 import type { Reading } from '../core/reading.js';
 import type { FleetState, ReadingQuery } from '../core/seams.js';
 import { createDeviceActivity } from './activity.js';
@@ -52,6 +52,7 @@ export async function createDashboard(options: DashboardOptions, deps: Dashboard
   const lag: ConsumerLagReader | undefined = options.kafka
     ? createConsumerLagReader({ brokers: options.kafka.brokers, clientId: options.kafka.clientId, groups: options.kafka.groups })
     : undefined;
+  if (lag) registerConsumerLag(deps.metrics, async () => (await lag.read()).groups);
   const pipeline = createPipelineMonitor(
     { mode: options.mode, roles: options.roles },
     {

@@ -58,23 +58,29 @@ export function createKafkaBus(options: KafkaBusOptions): StreamBus {
 
     async ensureStreams() {
       const client = await connectedAdmin();
-      const existing = new Set(await client.listTopics());
-      const missing = STREAM_NAMES.map((s) => topicName(options.topicPrefix, s)).filter((t) => !existing.has(t));
-      if (missing.length === 0) return;
+      const wanted = STREAM_NAMES.map((s) => topicName(options.topicPrefix, s));
       const configEntries =
         options.replicationFactor >= 3
           ? [{ name: 'min.insync.replicas', value: String(options.replicationFactor - 1) }]
           : [];
-      await client.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((topic) => ({
-          topic,
-          numPartitions: options.partitions,
-          replicationFactor: options.replicationFactor,
-          configEntries,
-        })),
+      // Creating topics races with the controller electing their leaders (and with another Sluice process
+      // creating the same topics): retriable errors are retried, and each attempt creates only what is missing.
+      const created = await whileRetriable(async () => {
+        const existing = new Set(await client.listTopics());
+        const missing = wanted.filter((t) => !existing.has(t));
+        if (missing.length > 0) {
+          await client.createTopics({
+            waitForLeaders: true,
+            topics: missing.map((topic) => ({ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor, configEntries })),
+          });
+        }
+        // Leaders known for every partition, or this throws a retriable error and we try again.
+        await client.fetchTopicMetadata({ topics: wanted });
+        return missing;
       });
-      log.info({ topics: missing, partitions: options.partitions, replicationFactor: options.replicationFactor }, 'created topics');
+      if (created.length > 0) {
+        log.info({ topics: created, partitions: options.partitions, replicationFactor: options.replicationFactor }, 'created topics');
+      }
     },
 
     async createProducer(): Promise<StreamProducer> {

@@ -87,4 +87,16 @@ describe('live feed', () => {
     expect(await readings()).toEqual([21.25, 22.5]);
     socket.close();
   });
+
+  it("exports the writer group's consumer lag per partition, which drains to 0", async () => {
+    const lagSamples = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${sluice!.dashboardPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+      return text
+        .split('\n')
+        .filter((line) => line.startsWith(`sluice_consumer_lag{group="lf-${prefix}-writer",topic="${prefix}.telemetry"`))
+        .map((line) => Number(line.slice(line.lastIndexOf(' ') + 1)));
+    };
+    await expect.poll(async () => (await lagSamples()).length, { timeout: 15_000 }).toBe(3);
+    await expect.poll(async () => (await lagSamples()).reduce((a, b) => a + b, 0), { timeout: 15_000 }).toBe(0);
+  });
 });
