@@ -1,24 +1,12 @@
 import { writeFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { positiveInt } from '../common.js';
+import { positiveInt, positiveNumber, wholeNumber } from '../common.js';
 import { runBench, type BaselineName } from '../../bench/run.js';
 import { formatReport } from '../../bench/report.js';
-
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
-  return n;
-}
 
 function collectBaseline(value: string, previous: BaselineName[]): BaselineName[] {
   if (value !== 'mosquitto' && value !== 'kafka') throw new InvalidArgumentError('baseline is mosquitto or kafka');
   return [...previous, value];
-}
-
-function wholeNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
-  return n;
 }
 
 interface BenchCliOptions {

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { positiveInt } from '../common.js';
+import { positiveInt, positiveNumber, wholeNumber } from '../common.js';
 import { createFleet, type FleetStats } from '../../simulators/fleet.js';
 import { getProfile, PROFILE_NAMES } from '../../simulators/profiles.js';
 import { FORMATS, type Format } from '../../simulators/encoders.js';
@@ -9,21 +9,9 @@ import { CLIENT_KINDS, connectorFor, type ClientKind } from '../../simulators/co
 import { readCredentials } from '../../simulators/credentials.js';
 import { formatSummary, startStatusLine } from '../../simulators/status.js';
 
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
-  return n;
-}
-
 function share(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a share between 0 and 1');
-  return n;
-}
-
-function wholeNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
   return n;
 }
 

@@ -3,6 +3,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { startPrivateKafka, type PrivateKafka } from '../support/private-kafka.js';
 import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
 import { readTopic } from '../support/kafka.js';
+import { paced } from '../support/wait.js';
 
 const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
@@ -54,17 +55,17 @@ describe('Kafka outage under a steady QoS 1 stream', () => {
   it('holds PUBACKs while Kafka is down, stays up, resumes by itself, and loses no acknowledged reading', async () => {
     let seq = 0;
     let publishing = true;
-    const loops = publishers.map(async (p) => {
-      while (publishing) {
+    // A steady stream: one publish every 20 ms per device (50 msg/s), acknowledged or not.
+    const loops = publishers.map((p) =>
+      paced(20, () => publishing, () => {
         const n = seq++;
         p.pending.add(n);
         void p.client.publishAsync(`devices/${p.deviceId}/telemetry`, JSON.stringify({ seq: n }), { qos: 1 }).then(() => {
           p.pending.delete(n);
           p.acked.push(n);
         });
-        await new Promise((resolve) => setTimeout(resolve, 20)); // pacing the load: 50 msg/s per device
-      }
-    });
+      }),
+    );
     const ackedCount = () => publishers.reduce((n, p) => n + p.acked.length, 0);
     const readyz = async () => (await fetch(`http://127.0.0.1:${sluice.dashboardPort}/readyz`)).status;
 

@@ -5,6 +5,7 @@ import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from 
 import { startPrivateVictoria, type PrivateVictoria } from '../support/victoria.js';
 import { exportSeries } from '../support/store.js';
 import { readTopic } from '../support/kafka.js';
+import { paced } from '../support/wait.js';
 
 const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
@@ -105,16 +106,16 @@ describe('graceful shutdown', () => {
     const clients = await Promise.all(
       devices.map((deviceId) => mqtt.connectAsync(`mqtt://127.0.0.1:${sluice.mqttPort}`, { username: deviceId, password: secrets[deviceId]!, clientId: deviceId, reconnectPeriod: 0 })),
     );
-    const loops = clients.map(async (client, i) => {
-      while (streaming && client.connected) {
+    // A steady stream: one publish every 10 ms per device (100 msg/s) until the gateway goes away.
+    const loops = clients.map((client, i) =>
+      paced(10, () => streaming && client.connected, () => {
         const n = seq++;
         client.publishAsync(`devices/${devices[i]}/telemetry`, JSON.stringify({ gs: n }), { qos: 1 }).then(
           () => acked.push(n),
           () => undefined,
         );
-        await new Promise((resolve) => setTimeout(resolve, 10)); // pacing the load: 100 msg/s per device
-      }
-    });
+      }),
+    );
     await expect.poll(() => acked.length, { timeout: 20_000 }).toBeGreaterThan(500);
     expect(await sluice.stop('SIGTERM')).toBe(0);
     streaming = false;

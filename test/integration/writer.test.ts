@@ -8,6 +8,7 @@ import { createInfluxStore } from '../../consumers/stores/influx.js';
 import type { Reading } from '../../core/reading.js';
 import { startPrivateVictoria, type PrivateVictoria } from '../support/victoria.js';
 import { exportSeries } from '../support/store.js';
+import { paced } from '../support/wait.js';
 import { startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
 
 const kafkaBrokers = inject('kafkaBrokers');
@@ -78,12 +79,10 @@ describe('writer against a real store', () => {
         await produce(producer, prefix, readingsFor(devicePrefix, sent, count, 20));
         sent += count;
       };
+      // 50 readings every 100 ms: a steady 500 readings/s for as long as the scenario phase lasts.
       const streamFor = async (ms: number) => {
         const until = Date.now() + ms;
-        while (Date.now() < until) {
-          await sendSlice(50);
-          await new Promise((resolve) => setTimeout(resolve, 100)); // pacing the load: 500 readings/s
-        }
+        await paced(100, () => Date.now() < until, () => sendSlice(50));
       };
       await streamFor(3000);
       await vm.stop();

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { kafkaJars } from '../../scripts/services.js';
 import { freePort } from './victoria.js';
+import { waitUntil } from './wait.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -86,20 +87,20 @@ export async function startPrivateKafka(options: { nodes: 1 | 3 } = { nodes: 1 }
   }
 
   async function waitUntilAnswers(brokers: string[], minBrokers: number): Promise<void> {
-    const deadline = Date.now() + 90_000;
-    while (Date.now() < deadline) {
-      const admin = new Kafka({ clientId: 'private-kafka', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 1000, retry: { retries: 0 } }).admin();
-      try {
-        await admin.connect();
-        if ((await admin.describeCluster()).brokers.length >= minBrokers) return;
-      } catch {
-        // not up yet
-      } finally {
-        await admin.disconnect().catch(() => undefined);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-    throw new Error(`private kafka (${brokers.join(',')}) did not answer within 90 s; logs in ${dir}`);
+    await waitUntil(
+      async () => {
+        const admin = new Kafka({ clientId: 'private-kafka', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 1000, retry: { retries: 0 } }).admin();
+        try {
+          await admin.connect();
+          return (await admin.describeCluster()).brokers.length >= minBrokers || undefined;
+        } catch {
+          return undefined; // not up yet
+        } finally {
+          await admin.disconnect().catch(() => undefined);
+        }
+      },
+      { timeoutMs: 90_000, intervalMs: 250, what: `private kafka (${brokers.join(',')}) did not answer; logs in ${dir}` },
+    );
   }
 
   for (let i = 0; i < nodes.length; i++) launch(i);

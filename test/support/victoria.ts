@@ -1,19 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../bench/processes.js';
+import { waitUntil } from './wait.js';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface PrivateVictoria {
   url: string;
@@ -41,17 +33,13 @@ export async function startPrivateVictoria(options: { dedup: boolean }): Promise
     if (options.dedup) args.push('-dedup.minScrapeInterval=1ms');
     const started = spawn('victoria-metrics', args, { stdio: 'ignore' });
     child = started;
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      if (started.exitCode !== null) throw new Error(`victoria-metrics exited with ${started.exitCode}`);
-      try {
-        if ((await fetch(`${url}/health`)).ok) return;
-      } catch {
-        // not listening yet
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error('victoria-metrics did not answer within 20 s');
+    await waitUntil(
+      async () => {
+        if (started.exitCode !== null) throw new Error(`victoria-metrics exited with ${started.exitCode}`);
+        return (await fetch(`${url}/health`).then((r) => r.ok, () => false)) || undefined;
+      },
+      { timeoutMs: 20_000, what: 'victoria-metrics did not answer' },
+    );
   }
 
   async function stop(): Promise<void> {

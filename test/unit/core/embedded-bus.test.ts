@@ -87,7 +87,8 @@ describe('embedded bus', () => {
     await producer.send('telemetry', records('a', 10));
     let sent = false;
     const blocked = producer.send('telemetry', records('a', 1, 10)).then(() => (sent = true));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Let every pending callback and I/O turn run: only a commit by a consumer can let the send through.
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
     expect(sent).toBe(false);
     const seen: RecordBatch[] = [];
     await consumer.run(async (b) => void seen.push(b));
