@@ -37,6 +37,7 @@ export interface BaselineLoad {
   runId: string;
   messagesPerDevice: number;
   maxInflightPerDevice: number;
+  warmupMs: number;
 }
 
 export async function mosquittoBaseline(load: BaselineLoad, log: (line: string) => void): Promise<MosquittoBaseline> {
@@ -44,6 +45,7 @@ export async function mosquittoBaseline(load: BaselineLoad, log: (line: string) 
   const delivery = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000, numberOfSignificantValueDigits: 3 });
   let delivered = 0;
   let lastDeliveredAt = 0;
+  let measureFrom = Number.POSITIVE_INFINITY;
   const subscriber = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(broker.port), '-q', '1', '-i', `bench-sub-${load.runId}`, '-t', 'devices/+/telemetry'], {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
@@ -54,7 +56,7 @@ export async function mosquittoBaseline(load: BaselineLoad, log: (line: string) 
       delivered++;
       lastDeliveredAt = now;
       const match = /"ts":(\d+)/.exec(line);
-      if (match) delivery.recordValue(Math.max(1, now - Number(match[1])));
+      if (match && Number(match[1]) >= measureFrom) delivery.recordValue(Math.max(1, now - Number(match[1])));
     });
     await subscribed;
     log(`baseline mosquitto: ${load.devices} devices on port ${broker.port}`);
@@ -75,6 +77,8 @@ export async function mosquittoBaseline(load: BaselineLoad, log: (line: string) 
       drainMs: 30_000,
       anonymous: true,
       workers: load.workers,
+      warmupMs: load.warmupMs,
+      onConnected: ({ startAt }) => (measureFrom = startAt + load.warmupMs),
     });
     const deadline = Date.now() + 30_000;
     let last = -1;

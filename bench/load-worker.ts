@@ -28,6 +28,8 @@ export interface WorkerInput {
   drainMs: number;
   /** Connect without credentials (a broker that allows anonymous clients). */
   anonymous?: boolean;
+  /** Messages sent in this first part of the load are counted but left out of the latency histogram. */
+  warmupMs?: number;
 }
 
 export type WorkerMessage =
@@ -83,6 +85,7 @@ let errors = 0;
 let throttled = 0;
 let firstSendAt = 0;
 let lastAckAt = 0;
+let measureFrom = Number.POSITIVE_INFINITY;
 
 async function connectAll(): Promise<void> {
   let next = 0;
@@ -145,11 +148,12 @@ function publish(device: Device): void {
     acked++;
     lastAckAt = Date.now();
     device.row[message] = 1;
-    histogram.recordValue(Math.max(1, Math.round((performance.now() - started) * 1000)));
+    if (now >= measureFrom) histogram.recordValue(Math.max(1, Math.round((performance.now() - started) * 1000)));
   });
 }
 
 function run(startAt: number): void {
+  measureFrom = startAt + (input.warmupMs ?? 0);
   const intervalMs = 1000 / input.rate;
   const total = Math.min(input.messagesPerDevice, Math.floor(input.durationS * input.rate));
   const endAt = startAt + input.durationS * 1000;

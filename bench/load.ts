@@ -11,7 +11,8 @@ export interface LoadOptions extends Omit<WorkerInput, 'devices'> {
   devices: { index: number; id: string; secret: string }[];
   workers: number;
   onProgress?: (progress: LoadProgress) => void;
-  onConnected?: (connected: { connected: number; refused: number; failed: number }) => void;
+  /** `startAt`: when the first publishes are due (epoch ms). */
+  onConnected?: (connected: { connected: number; refused: number; failed: number; startAt: number }) => void;
 }
 
 export interface LoadProgress {
@@ -68,8 +69,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
   await allConnected;
   const totals = connected.reduce((a, b) => ({ connected: a.connected + b.connected, refused: a.refused + b.refused, failed: a.failed + b.failed }));
-  onConnected?.(totals);
   const startAt = Date.now() + 200;
+  onConnected?.({ ...totals, startAt });
   for (const worker of workers) worker.postMessage({ type: 'go', startAt } satisfies ControlMessage);
   const results = await Promise.all(done);
   await Promise.all(workers.map((worker) => worker.terminate()));

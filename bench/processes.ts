@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { processCpuSeconds } from './cpu.js';
 
 export interface OwnedProcess {
   child: ChildProcess;
@@ -70,6 +71,8 @@ export interface SluiceChild extends OwnedProcess {
   dashboardPort: number;
   /** Resident memory now, from /proc/<pid>/status (VmRSS), in bytes. */
   rssBytes(): Promise<number | undefined>;
+  /** CPU seconds used so far, all threads. */
+  cpuSeconds(): Promise<number | undefined>;
   logs: Record<string, unknown>[];
 }
 
@@ -109,6 +112,7 @@ export async function startSluiceChild(env: Record<string, string>, nodeArgs: st
     logs,
     mqttPort: ready.mqttPort as number,
     dashboardPort: ready.dashboardPort as number,
+    cpuSeconds: () => processCpuSeconds(child.pid),
     rssBytes: async () => {
       try {
         const status = await readFile(`/proc/${child.pid}/status`, 'utf8');

@@ -13,13 +13,23 @@ export function formatReport(report: BenchReport): string {
     ['sent / acked', `${n(report.sent)} / ${n(report.acked)}`, `errors ${n(report.errors)}, throttled ${n(report.throttled)}`],
     ['stored', n(report.stored), `stored but not acked ${n(report.storedNotAcked)}`],
     ['lost / duplicates stored', `${n(report.lost)} / ${n(report.duplicatesStored)}`, 'target 0 / 0'],
-    ['pushed live', n(report.pushedLive), ''],
+    ['pushed live', n(report.pushedLive), 'messages of the sampled devices (see notes)'],
     ['ingest (acked/s)', n(report.ingestPerSec), '≥ 20,000/s'],
     ['ack p50 / p99 (ms)', `${n(l.ackP50, 1)} / ${n(l.ackP99, 1)}`, `p99 ≤ 50 ms; max ${n(report.ackMaxMs, 0)}`],
     ['live push p50 / p99 (ms)', `${n(l.livePushP50)} / ${n(l.livePushP99)}`, 'p99 ≤ 250 ms'],
     ['stored p50 / p99 (ms)', `${n(l.storedP50)} / ${n(l.storedP99)}`, 'p99 ≤ 2,000 ms'],
     ['gateway RSS (MiB)', `${n(report.gatewayRssMiB)} (peak ${n(report.gatewayRssPeakMiB)})`, 'after the load'],
   );
+  if (report.cpu) {
+    const sluiceUs = Object.entries(report.cpu.perMessageUs)
+      .filter(([name]) => !['store', 'bench', 'rest'].includes(name))
+      .reduce((sum, [, us]) => sum + us, 0);
+    table.push([
+      'CPU per message (µs)',
+      `Sluice ${n(sluiceUs)}, all ${n(report.cpu.totalPerMessageUs)}`,
+      `cores ${n(report.cpu.machineBusyPercent)} % busy; ${Object.entries(report.cpu.perMessageUs).map(([name, us]) => `${name} ${us}`).join(', ')}`,
+    ]);
+  }
   if (report.idle) {
     table.push(['idle connections', `${n(report.idle.connected)} / ${n(report.idle.devices)}`, `RSS ${n(report.idle.rssBeforeMiB)} → ${n(report.idle.gatewayRssMiB)} MiB (≤ 1,024 for 10,000)`]);
   }

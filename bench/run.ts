@@ -15,6 +15,7 @@ import { connectLean, type LeanClient } from '../simulators/lean-mqtt.js';
 import { account, ackedFromRows } from './accounting.js';
 import { runLoad, type LoadProgress } from './load.js';
 import { describeStages, scrapeStages, type Stages } from './stages.js';
+import { describeCpu, processCpuSeconds, startCpuWindow, type CpuProbe, type CpuReport } from './cpu.js';
 import { startSluiceChild, startVictoriaMetrics, type SluiceChild } from './processes.js';
 import { countPoints, exportPoints, runSelector } from './store.js';
 import { BENCH_METRIC, benchDeviceId, decodeSequence } from './payload.js';
@@ -43,6 +44,8 @@ export interface BenchOptions {
   /** Gateway+bridge, writer and dashboard as three processes (as in production) instead of one. */
   splitRoles?: boolean;
   storeWaitS: number;
+  /** The first seconds of load (JIT, first Kafka requests) are counted but left out of the latency percentiles. */
+  warmupS: number;
 }
 
 export interface BenchReport {
@@ -69,6 +72,7 @@ export interface BenchReport {
   ackMaxMs: number;
   gatewayRssPeakMiB: number | null;
   stages?: Stages;
+  cpu?: CpuReport;
   idle?: { devices: number; connected: number; gatewayRssMiB: number | null; rssBeforeMiB: number | null };
   baselines: { mosquitto?: MosquittoBaseline; kafka?: KafkaBaseline };
   ratios: { vsMosquitto?: number; vsKafka?: number };
@@ -95,18 +99,28 @@ async function registerBenchDevices(dataDir: string, count: number): Promise<{ i
 
 interface LiveMeter {
   pushed(): number;
+  /** Readings published before this (epoch ms) are counted, not timed. */
+  measureFrom(epochMs: number): void;
   histogram: hdr.Histogram;
   reason?: string;
   close(): void;
 }
 
-async function connectLive(port: number, token: string, messagesPerDevice: number, log: (line: string) => void): Promise<LiveMeter> {
+/**
+ * Live push is measured on the device rooms of a sample of devices, as the dashboard's device view receives
+ * them. The `fleet:readings` firehose (every reading of every device) would cost the bench's own socket.io
+ * client ~40 µs of CPU per message, taken from the same cores the pipeline runs on.
+ */
+const LATENCY_SAMPLE_DEVICES = 32;
+
+async function connectLive(port: number, token: string, sampleIds: readonly string[], messagesPerDevice: number, log: (line: string) => void): Promise<LiveMeter> {
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000, numberOfSignificantValueDigits: 3 });
   let pushed = 0;
   // First arrival per message only: a reading pushed again (redelivery) is not a new push.
   const seen = new Map<number, Uint8Array>();
   const socket: Socket = io(`http://127.0.0.1:${port}`, { auth: { token }, transports: ['websocket'], reconnection: false, timeout: 5000 });
-  const meter: LiveMeter = { pushed: () => pushed, histogram, close: () => socket.close() };
+  let timedFrom = Number.POSITIVE_INFINITY;
+  const meter: LiveMeter = { pushed: () => pushed, histogram, close: () => socket.close(), measureFrom: (epochMs) => (timedFrom = epochMs) };
   socket.on('readings', (frame: { readings?: { metric: string; ts: number; value: unknown }[]; dropped?: number }) => {
     const now = Date.now();
     for (const reading of frame.readings ?? []) {
@@ -117,9 +131,11 @@ async function connectLive(port: number, token: string, messagesPerDevice: numbe
       if (message >= row.length || row[message] === 1) continue;
       row[message] = 1;
       pushed++;
-      histogram.recordValue(Math.max(1, now - reading.ts));
+      if (reading.ts >= timedFrom) histogram.recordValue(Math.max(1, now - reading.ts));
     }
   });
+  const join = (room: string): Promise<string | undefined> =>
+    new Promise((resolve) => socket.emit('join', room, (result: { ok: boolean; error?: string }) => resolve(result?.ok ? undefined : `join ${room} refused: ${result?.error ?? 'no reason'}`)));
   const joined = await new Promise<string | undefined>((resolve) => {
     const timer = setTimeout(() => resolve('no socket.io answer on the dashboard port within 5 s'), 5000);
     socket.once('connect_error', (error) => {
@@ -127,9 +143,9 @@ async function connectLive(port: number, token: string, messagesPerDevice: numbe
       resolve(`socket.io connection refused: ${error.message}`);
     });
     socket.once('connect', () => {
-      socket.emit('join', 'fleet:readings', (result: { ok: boolean; error?: string }) => {
+      void Promise.all(sampleIds.map((id) => join(`device:${id}`))).then((refusals) => {
         clearTimeout(timer);
-        resolve(result?.ok ? undefined : `join fleet:readings refused: ${result?.error ?? 'no reason'}`);
+        resolve(refusals.find((refusal) => refusal !== undefined));
       });
     });
   });
@@ -142,9 +158,10 @@ async function connectLive(port: number, token: string, messagesPerDevice: numbe
 }
 
 /** Polls a sample of devices' series and records, per new point, when it first became readable. */
-function sampleStoreLatency(url: string, runId: string, sampleIds: string[]): { histogram: hdr.Histogram; stop(): Promise<void> } {
+function sampleStoreLatency(url: string, runId: string, sampleIds: string[]): { histogram: hdr.Histogram; measureFrom(epochMs: number): void; stop(): Promise<void> } {
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000, numberOfSignificantValueDigits: 3 });
   const seen = new Set<number>();
+  let timedFrom = Number.POSITIVE_INFINITY;
   let running = true;
   const loop = (async () => {
     while (running) {
@@ -154,7 +171,7 @@ function sampleStoreLatency(url: string, runId: string, sampleIds: string[]): { 
           series.values.forEach((value, i) => {
             if (seen.has(value)) return;
             seen.add(value);
-            histogram.recordValue(Math.max(1, pollAt - series.timestamps[i]!));
+            if (series.timestamps[i]! >= timedFrom) histogram.recordValue(Math.max(1, pollAt - series.timestamps[i]!));
           });
         }
       } catch {
@@ -165,6 +182,7 @@ function sampleStoreLatency(url: string, runId: string, sampleIds: string[]): { 
   })();
   return {
     histogram,
+    measureFrom: (epochMs) => (timedFrom = epochMs),
     async stop() {
       running = false;
       await loop;
@@ -184,12 +202,15 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   const notes: string[] = [];
   const cleanups: (() => Promise<void>)[] = [];
   const messagesPerDevice = Math.floor(options.rate * options.durationS);
+  const warmupMs = Math.round(options.warmupS * 1000);
   const startedAt = new Date().toISOString();
   try {
     let storeUrl = options.influxUrl;
+    let storePid: number | undefined;
     if (!storeUrl) {
       const vm = await startVictoriaMetrics();
       cleanups.push(vm.stop);
+      storePid = vm.child.pid;
       storeUrl = vm.url;
       notes.push('store: the bench\'s own VictoriaMetrics without -dedup.minScrapeInterval, so a point written twice is counted twice');
     } else {
@@ -231,14 +252,22 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     }, 1000);
     cleanups.unshift(async () => clearInterval(rssTimer));
 
-    const live = await connectLive(dashboardPort, token, messagesPerDevice, log);
+    // The same sampled devices for live push and store latency; at most 32, the rooms one socket.io client may join.
+    const sampleIds = ids.slice(0, Math.min(LATENCY_SAMPLE_DEVICES, options.devices));
+    const live = await connectLive(dashboardPort, token, sampleIds, messagesPerDevice, log);
     cleanups.unshift(async () => live.close());
-    const sampleIds = ids.slice(0, Math.min(20, options.devices));
     const storeSampler = sampleStoreLatency(storeUrl, runId, sampleIds);
     cleanups.unshift(() => storeSampler.stop());
 
     log(`connecting ${options.devices} devices (${options.workers} load worker(s))`);
     const devices = ids.slice(0, options.devices).map((id, index) => ({ index, id, secret }));
+    const cpuProbes: CpuProbe[] = [
+      { name: options.splitRoles ? 'gateway+bridge' : 'sluice', seconds: () => sluice.cpuSeconds() },
+      ...helpers.map((helper, i) => ({ name: i === 0 ? 'writer' : 'dashboard', seconds: () => helper.cpuSeconds() })),
+      { name: 'store', seconds: () => processCpuSeconds(storePid) },
+      { name: 'bench', seconds: async () => { const used = process.cpuUsage(); return (used.user + used.system) / 1e6; } },
+    ];
+    let cpuWindow: Promise<Awaited<ReturnType<typeof startCpuWindow>>> | undefined;
     const load = await runLoad({
       host: '127.0.0.1',
       port: sluice.mqttPort,
@@ -254,10 +283,19 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       maxInflightPerDevice: options.maxInflightPerDevice,
       drainMs: 60_000,
       workers: options.workers,
-      onConnected: (c) => log(`connected ${c.connected}, refused ${c.refused}, failed ${c.failed}; publishing for ${options.durationS} s`),
+      warmupMs,
+      onConnected: (c) => {
+        cpuWindow = startCpuWindow(cpuProbes);
+        live.measureFrom(c.startAt + warmupMs);
+        storeSampler.measureFrom(c.startAt + warmupMs);
+        log(`connected ${c.connected}, refused ${c.refused}, failed ${c.failed}; publishing for ${options.durationS} s`);
+      },
       ...(onProgress ? { onProgress: (p: LoadProgress) => onProgress({ ...p, phase: 'sluice' }) } : {}),
     });
     const rssAfterLoad = await sluice.rssBytes();
+    const cpu = cpuWindow ? await (await cpuWindow).finish(load.acked) : undefined;
+    if (cpu) notes.push(describeCpu(cpu));
+
 
     // Wait until the store holds every acknowledged message, or stops growing.
     log(`load done: sent ${load.sent}, acked ${load.acked}; waiting for the store`);
@@ -363,6 +401,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       ackMaxMs: round(load.ackHistogram.maxValue / 1000, 1),
       gatewayRssPeakMiB: rssPeak > 0 ? round(rssPeak / MiB) : null,
       ...(stages ? { stages } : {}),
+      ...(cpu ? { cpu } : {}),
       ...(idle ? { idle } : {}),
       baselines: {},
       ratios: {},
@@ -371,7 +410,9 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memTotalGiB: round(totalmem() / 1024 ** 3), memFreeGiB: round(freemem() / 1024 ** 3), node: process.version },
       startedAt,
     };
-    notes.push(`stored latency: from ${sampleIds.length} sampled devices, store polled every 250 ms (an upper bound, up to one poll late)`);
+    if (warmupMs > 0) notes.push(`latency percentiles leave out messages published in the first ${options.warmupS} s of the load (warm-up: JIT, first Kafka requests); every count includes them`);
+    notes.push(`live push latency and count: the ${sampleIds.length} sampled devices' socket.io rooms (device:<id>), first arrival per message`);
+    notes.push(`stored latency: from the same ${sampleIds.length} sampled devices, store polled every 250 ms (an upper bound, up to one poll late)`);
     notes.push('ingestPerSec: acknowledged messages (one reading each) / (last PUBACK − first publish)');
 
     const baselineLoad = {
@@ -383,6 +424,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       runId,
       messagesPerDevice,
       maxInflightPerDevice: options.maxInflightPerDevice,
+      warmupMs,
     };
     for (const baseline of options.baselines) {
       if (baseline === 'mosquitto') {

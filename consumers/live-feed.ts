@@ -5,6 +5,8 @@ import type { DeadLetter, DeviceEvent, Reading } from '../core/reading.js';
 import type { FleetState, StreamBus, StreamConsumer } from '../core/seams.js';
 import { decodeEvent, decodeReadings } from './decode.js';
 
+const LIVE_FETCH_WAIT_MS = 20;
+
 export interface LiveFeedOptions {
   /** How much recent history to read back at start, so the API and charts are filled at once. */
   warmWindowMs: number;
@@ -38,7 +40,12 @@ export function createLiveFeed(options: LiveFeedOptions, deps: LiveFeedDeps): Li
 
   return {
     async start() {
-      consumer = deps.bus.createConsumer({ streams: ['telemetry', 'events', 'deadletter'], from: { timestamp: Date.now() - options.warmWindowMs } });
+      consumer = deps.bus.createConsumer({
+        streams: ['telemetry', 'events', 'deadletter'],
+        from: { timestamp: Date.now() - options.warmWindowMs },
+        // Live push has 250 ms at p99 end to end: the fetch may wait only a small part of it.
+        fetchWaitMs: LIVE_FETCH_WAIT_MS,
+      });
       await consumer.run(async (batch) => {
         if (batch.stream === 'telemetry') {
           const { readings, invalid } = decodeReadings(batch.records);

@@ -154,7 +154,14 @@ export function createWriter(options: WriterOptions, deps: WriterDeps): Writer {
 
   return {
     async start() {
-      consumer = deps.bus.createConsumer({ groupId: options.groupId, streams: ['telemetry'], from: 'earliest', concurrency: options.concurrency });
+      consumer = deps.bus.createConsumer({
+        groupId: options.groupId,
+        streams: ['telemetry'],
+        from: 'earliest',
+        concurrency: options.concurrency,
+        // Readings wait up to flushMs for a store write anyway; fetching more at once costs less per reading.
+        fetchWaitMs: Math.min(options.flushMs, 100),
+      });
       await consumer.run(handle);
       if (status.state === 'starting') status.state = 'writing';
     },

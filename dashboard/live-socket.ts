@@ -18,7 +18,7 @@
  *
  * ## Server → client
  * - `readings`      `{ deviceId?: string, readings: LiveReading[], dropped: number }` every `batchIntervalMs`
- *                   (250 ms) to `device:<id>` (with `deviceId`) and to `fleet:readings` (all devices, no
+ *                   (50 ms) to `device:<id>` (with `deviceId`) and to `fleet:readings` (all devices, no
  *                   `deviceId`); only when there is something new. `LiveReading` = `{ deviceId, metric,
  *                   value, unit?, ts, receivedAt }` with `ts` the device time and `receivedAt` the gateway
  *                   time, both epoch ms. At most `maxBatchPerDevice` readings per device per batch; the rest
@@ -34,8 +34,8 @@
  *                   the batch tick to `device:<id>`, at most `maxDeadLettersPerDevice` (20) per tick. Not volatile.
  *
  * "Volatile" (droppable) frames skip a client whose write buffer already holds `maxBufferedFrames` (16)
- * frames, so a slow browser loses frames instead of growing the server's memory; the next frame carries the
- * newest state. (Not socket.io's `.volatile`: that drops every frame sent while the transport is mid-write,
+ * frames per room it is in, so a slow browser loses frames instead of growing the server's memory; the next
+ * frame carries the newest state. (Per room: a client in 32 device rooms gets 32 frames in every tick.) (Not socket.io's `.volatile`: that drops every frame sent while the transport is mid-write,
  * so a client in two rooms would lose the second room's batch of each tick.)
  */
 import type { Server as HttpServer } from 'node:http';
@@ -132,7 +132,8 @@ export function createLiveSocket(options: LiveSocketOptions): LiveSocket {
       const slow: string[] = [];
       for (const id of rooms.get(room) ?? []) {
         const socket = io.sockets.sockets.get(id);
-        if (socket && bufferedFrames(socket) >= maxBufferedFrames) slow.push(id);
+        // socket.rooms holds the client's own id as well as the rooms it joined.
+        if (socket && bufferedFrames(socket) >= maxBufferedFrames * Math.max(1, socket.rooms.size - 1)) slow.push(id);
       }
       (slow.length > 0 ? io.to(room).except(slow) : io.to(room)).emit(event, payload);
     },

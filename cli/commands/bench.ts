@@ -25,6 +25,7 @@ interface BenchCliOptions {
   maxInflight: number;
   cpuProf?: string;
   storeWait: number;
+  warmup: number;
   splitRoles?: boolean;
 }
 
@@ -48,6 +49,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--cpu-prof <dir>', 'run the Sluice process with node --cpu-prof, profiles written to this directory')
     .option('--split-roles', 'run gateway+bridge, writer and dashboard as three processes, as in production')
     .option('--store-wait <s>', 'longest wait for the store to catch up after the load', positiveNumber, 120)
+    .option('--warmup <s>', 'seconds at the start of the load left out of the latency percentiles (at most a quarter of --duration)', wholeNumber, 5)
     .action(async (options: BenchCliOptions) => {
       const brokers = (options.kafka ?? process.env.KAFKA_BROKERS ?? '').split(',').map((b) => b.trim()).filter(Boolean);
       if (brokers.length === 0) program.error('sluice bench: give --kafka host:port or set KAFKA_BROKERS (e.g. after "npm run services:up")');
@@ -70,6 +72,7 @@ export function registerBenchCommand(program: Command): void {
           sluiceNodeArgs: options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : [],
           sluiceEnv: { LOG_LEVEL: 'info' },
           storeWaitS: options.storeWait,
+          warmupS: Math.min(options.warmup, options.duration / 4),
           splitRoles: options.splitRoles === true,
         },
         log,

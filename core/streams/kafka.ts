@@ -1,4 +1,4 @@
-import { Kafka, logLevel as KafkaLogLevel, CompressionTypes, Partitioners, type Admin, type Consumer, type Producer, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, CompressionTypes, Partitioners, type Admin, type Consumer, type EachBatchPayload, type Producer, type LogEntry } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import { sluiceError, ErrorCodes } from '../errors.js';
 import type {
@@ -148,6 +148,19 @@ export function createKafkaBus(options: KafkaBusOptions): StreamBus {
   };
 }
 
+/**
+ * Offsets that cannot be committed because the group moved on (this member timed out, a rebalance
+ * started) are not a failure: the new owner of the partition re-reads from the last commit, and
+ * writing a reading twice is one point. Throwing here would crash the consumer for good.
+ */
+const GROUP_MOVED_ON = new Set(['UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'NOT_COORDINATOR']);
+
+/** Fetches wait (up to the consumer's fetchWaitMs) for this much data. */
+const FETCH_MIN_BYTES = 64 * 1024;
+const COMMIT_INTERVAL_MS = 1000;
+/** How long closing waits for batches in hand before committing what is done. */
+const CLOSE_DRAIN_MS = 5000;
+
 function createKafkaStreamConsumer(
   kafka: Kafka,
   options: KafkaBusOptions,
@@ -164,21 +177,63 @@ function createKafkaStreamConsumer(
   let consumer: Consumer | undefined;
   let stopping = false;
   let restartTimer: NodeJS.Timeout | undefined;
+  let lastCommitAt = 0;
+  let commitTimer: NodeJS.Timeout | undefined;
+
+  /** Processed but not yet committed: the next offset to read, per topic and partition. */
+  const uncommitted = new Map<string, { topic: string; partition: number; offset: string }>();
+
+  async function commitProcessed(current: Consumer): Promise<void> {
+    if (uncommitted.size === 0) return;
+    const offsets = [...uncommitted.values()];
+    uncommitted.clear();
+    try {
+      await current.commitOffsets(offsets);
+    } catch (error) {
+      const type = (error as { type?: string }).type;
+      if (!type || !GROUP_MOVED_ON.has(type)) {
+        // Still ours to commit next time, unless a newer batch of that partition has been processed since.
+        for (const offset of offsets) {
+          const key = `${offset.topic}:${offset.partition}`;
+          if (!uncommitted.has(key)) uncommitted.set(key, offset);
+        }
+        throw error;
+      }
+      log.warn({ ...who, partitions: offsets.map((o) => o.partition), reason: type }, 'offsets not committed: the group moved on; those batches will be read again');
+    }
+  }
 
   const close = async (): Promise<void> => {
     closers.delete(close);
     stopping = true;
     clearTimeout(restartTimer);
+    clearTimeout(commitTimer);
+    // New batches are skipped from here on; let the ones in hand finish (bounded: a handler may be waiting on
+    // an outage), then commit what was processed, so a clean restart re-reads nothing.
+    if (consumer && isGroupMember) {
+      await batchesSettled(CLOSE_DRAIN_MS);
+      await commitProcessed(consumer).catch((error: unknown) =>
+        log.warn({ ...who, err: (error as Error).message }, 'final offset commit failed; the last second of batches will be read again'),
+      );
+    }
     await consumer?.disconnect();
   };
   closers.add(close);
 
-  /**
-   * Offsets that cannot be committed because the group moved on (this member timed out, a rebalance
-   * started) are not a failure: the new owner of the partition re-reads from the last commit, and
-   * writing a reading twice is one point. Throwing here would crash the consumer for good.
-   */
-  const GROUP_MOVED_ON = new Set(['UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'NOT_COORDINATOR']);
+  let batchesInHand = 0;
+  const settledWaiters = new Set<() => void>();
+  function batchesSettled(timeoutMs: number): Promise<void> {
+    if (batchesInHand === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        settledWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      settledWaiters.add(done);
+    });
+  }
 
   async function start(handler: BatchHandler): Promise<void> {
     const current = kafka.consumer({
@@ -187,13 +242,21 @@ function createKafkaStreamConsumer(
       sessionTimeout: 20_000,
       heartbeatInterval: 3000,
       allowAutoTopicCreation: false,
+      // Kafka answers a fetch when it holds this much or after fetchWaitMs, whichever comes first.
+      minBytes: FETCH_MIN_BYTES,
+      maxWaitTimeInMs: consumerOptions.fetchWaitMs ?? 100,
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10_000 },
     });
     consumer = current;
     // Group changes are rare and explain pauses, so they are logged.
-    current.on(current.events.GROUP_JOIN, ({ payload }) =>
-      log.info({ ...who, assignment: payload.memberAssignment, durationMs: payload.duration }, 'consumer joined its group'),
-    );
+    current.on(current.events.GROUP_JOIN, ({ payload }) => {
+      log.info({ ...who, assignment: payload.memberAssignment, durationMs: payload.duration }, 'consumer joined its group');
+      // A partition that went to another member is theirs to commit now: committing our older offset later
+      // would move their position back.
+      for (const [key, pending] of uncommitted) {
+        if (!payload.memberAssignment[pending.topic]?.includes(pending.partition)) uncommitted.delete(key);
+      }
+    });
     current.on(current.events.REBALANCING, () => log.info(who, 'consumer group rebalancing'));
     current.on(current.events.CRASH, ({ payload }) => {
       if (payload.restart || stopping) {
@@ -220,34 +283,51 @@ function createKafkaStreamConsumer(
       partitionsConsumedConcurrently: consumerOptions.concurrency ?? 1,
       autoCommit: false,
       eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
-        if (batch.messages.length === 0 || stopping || !isRunning() || isStale()) return;
-        const stream = streamOf.get(batch.topic);
-        if (!stream) return;
-        const records = batch.messages.map((m) => ({
-          key: m.key?.toString('utf8') ?? '',
-          value: m.value ?? Buffer.alloc(0),
-          partition: batch.partition,
-          offset: m.offset,
-          timestamp: Number(m.timestamp),
-        }));
-        await handler({ stream, partition: batch.partition, records, heartbeat });
-        // Resolving moves kafkajs's fetch position past the batch; without it the batch is fetched again.
-        resolveOffset(batch.lastOffset());
-        if (isGroupMember) {
-          const next = (BigInt(batch.lastOffset()) + 1n).toString();
-          try {
-            await current.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
-          } catch (error) {
-            const type = (error as { type?: string }).type;
-            if (!type || !GROUP_MOVED_ON.has(type)) throw error;
-            log.warn({ ...who, partition: batch.partition, reason: type }, 'offsets not committed: the group moved on; the batch will be read again');
-            return;
-          }
+      eachBatch: async (payload) => {
+        batchesInHand++;
+        try {
+          await handleBatch(payload);
+        } finally {
+          if (--batchesInHand === 0) for (const settled of [...settledWaiters]) settled();
         }
-        await heartbeat().catch(() => undefined);
       },
     });
+
+    async function handleBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+      if (batch.messages.length === 0 || stopping || !isRunning() || isStale()) return;
+      const stream = streamOf.get(batch.topic);
+      if (!stream) return;
+      const records = batch.messages.map((m) => ({
+        key: m.key?.toString('utf8') ?? '',
+        value: m.value ?? Buffer.alloc(0),
+        partition: batch.partition,
+        offset: m.offset,
+        timestamp: Number(m.timestamp),
+      }));
+      await handler({ stream, partition: batch.partition, records, heartbeat });
+      // Resolving moves kafkajs's fetch position past the batch; without it the batch is fetched again.
+      resolveOffset(batch.lastOffset());
+      if (isGroupMember) {
+        const next = (BigInt(batch.lastOffset()) + 1n).toString();
+        uncommitted.set(`${batch.topic}:${batch.partition}`, { topic: batch.topic, partition: batch.partition, offset: next });
+        // One commit request for every partition at most every COMMIT_INTERVAL_MS, not one per batch: at a
+        // few thousand readings a second per-batch commits cost Kafka more CPU than the records themselves.
+        // A member that dies re-reads at most that much, and writing a reading again is the same point.
+        if (Date.now() - lastCommitAt >= COMMIT_INTERVAL_MS) {
+          lastCommitAt = Date.now();
+          await commitProcessed(current);
+        } else if (!commitTimer) {
+          // The stream may stop here: the rest is committed a little later anyway, so lag reads 0 when idle.
+          commitTimer = setTimeout(() => {
+            commitTimer = undefined;
+            if (stopping) return;
+            lastCommitAt = Date.now();
+            commitProcessed(current).catch((error: unknown) => log.warn({ ...who, err: (error as Error).message }, 'offset commit failed; retried with the next batch'));
+          }, COMMIT_INTERVAL_MS);
+        }
+      }
+      await heartbeat().catch(() => undefined);
+    }
   }
 
   return {
