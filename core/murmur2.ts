@@ -36,5 +36,22 @@ export function murmur2(key: string | Buffer): number {
 
 /** Java's `Utils.toPositive(murmur2(key)) % numPartitions`. */
 export function partitionForKey(key: string, partitions: number): number {
-  return (murmur2(key) & 0x7fffffff) % partitions;
+  return (cachedMurmur2(key) & 0x7fffffff) % partitions;
+}
+
+/**
+ * Keys are device ids, and a device sends many records: its hash is computed once, not per record. The cache is
+ * dropped whole when it fills, which keeps it bounded whatever the fleet size without tracking recency.
+ */
+const hashes = new Map<string, number>();
+const MAX_CACHED_HASHES = 100_000;
+
+export function cachedMurmur2(key: string): number {
+  let hash = hashes.get(key);
+  if (hash === undefined) {
+    if (hashes.size >= MAX_CACHED_HASHES) hashes.clear();
+    hash = murmur2(key);
+    hashes.set(key, hash);
+  }
+  return hash;
 }

@@ -2,14 +2,14 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
-import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { DeviceEvent } from '../core/reading.js';
 import type { Bridge } from '../bridge/bridge.js';
 import type { DeviceFormat, DeviceRegistry } from './registry.js';
-import { decidePublish, decideSubscribe } from './topics.js';
+import { decidePublish, decideSubscribe, isTelemetryTopic } from './topics.js';
 import { createAuthThrottle } from './auth-throttle.js';
 import { limitPacketSize } from './packet-limit.js';
 
@@ -189,6 +189,18 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
       callback(null, subscription);
     },
   });
+
+  // Telemetry goes to Kafka, never to MQTT subscribers: the ACL lets no client subscribe to telemetry topics.
+  // aedes would still route every telemetry PUBLISH (retained store, offline-subscription lookup, topic trie,
+  // emitter) before the PUBACK; answering at once skips that per-message cost. Status and will messages are
+  // retained for subscribers and keep the full route.
+  // aedes's handlers call publish(packet, client, done); its typings know only publish(packet, done).
+  type Publish = (packet: PublishPacket, client: Client | ((error?: Error) => void) | null, done?: (error?: Error) => void) => void;
+  const route = (broker.publish as unknown as Publish).bind(broker);
+  (broker as unknown as { publish: Publish }).publish = (packet, client, done) => {
+    if (client && typeof client !== 'function' && done && isTelemetryTopic(packet.topic)) return done();
+    route(packet, client, done);
+  };
 
   function refuseByAcl(client: Client, action: 'publish' | 'subscribe', topic: string, reason: string): void {
     const connection = connections.get(client);

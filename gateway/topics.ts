@@ -16,6 +16,13 @@ export function decidePublish(deviceId: string, topic: string): PublishDecision 
   return { allowed: false, reason: `topic ${topic} is not a telemetry or status topic` };
 }
 
+/** `devices/{id}/telemetry` or below it, for a topic the ACL has already allowed. */
+export function isTelemetryTopic(topic: string): boolean {
+  if (!topic.startsWith('devices/')) return false;
+  const idEnd = topic.indexOf('/', 8);
+  return idEnd > 8 && topic.startsWith('telemetry', idEnd + 1) && (topic.length === idEnd + 10 || topic[idEnd + 10] === '/');
+}
+
 export function decideSubscribe(deviceId: string, filter: string): { allowed: true } | { allowed: false; reason: string } {
   const own = `devices/${deviceId}/commands`;
   if (filter === own || filter === `${own}/#` || (filter.startsWith(`${own}/`) && !filter.startsWith('$'))) {

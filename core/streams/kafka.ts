@@ -1,4 +1,4 @@
-import { Kafka, logLevel as KafkaLogLevel, CompressionTypes, Partitioners, type Admin, type Consumer, type EachBatchPayload, type Producer, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, CompressionTypes, type Admin, type ICustomPartitioner, type Consumer, type EachBatchPayload, type Producer, type LogEntry } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import { sluiceError, ErrorCodes } from '../errors.js';
 import type {
@@ -11,6 +11,7 @@ import type {
   StreamProducer,
 } from '../seams.js';
 import { STREAM_NAMES } from '../seams.js';
+import { murmur2, partitionForKey } from '../murmur2.js';
 
 export interface KafkaBusOptions {
   brokers: readonly string[];
@@ -91,7 +92,7 @@ export function createKafkaBus(options: KafkaBusOptions): StreamBus {
         idempotent: true,
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
-        createPartitioner: Partitioners.DefaultPartitioner,
+        createPartitioner: javaCompatiblePartitioner,
         retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
       });
       await producer.connect();
@@ -147,6 +148,24 @@ export function createKafkaBus(options: KafkaBusOptions): StreamBus {
     },
   };
 }
+
+/**
+ * Java's default partitioner for keyed records (murmur2 of the key, masked positive, modulo the partition
+ * count), like kafkajs's own, without its per-record costs: kafkajs filters the partition list and hashes the
+ * key again for every record; device ids are hashed once here (core/murmur2.ts).
+ */
+export const javaCompatiblePartitioner: ICustomPartitioner = () => {
+  let roundRobin = 0;
+  return ({ partitionMetadata, message }) => {
+    if (message.partition !== undefined && message.partition !== null) return message.partition;
+    const partitions = partitionMetadata.length;
+    const key = message.key;
+    if (typeof key === 'string') return partitionForKey(key, partitions);
+    if (Buffer.isBuffer(key)) return (murmur2(key) & 0x7fffffff) % partitions;
+    // Records without a key spread evenly; Sluice always keys by device, this is for completeness.
+    return roundRobin++ % partitions;
+  };
+};
 
 /**
  * Offsets that cannot be committed because the group moved on (this member timed out, a rebalance

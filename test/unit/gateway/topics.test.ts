@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decidePublish, decideSubscribe } from '../../../gateway/topics.js';
+import { decidePublish, decideSubscribe, isTelemetryTopic } from '../../../gateway/topics.js';
 
 describe('topic ACL', () => {
   it.each([
@@ -27,5 +27,20 @@ describe('topic ACL', () => {
     ['$SYS/#', false],
   ])('subscribe by d1 to %s → allowed %s', (filter, allowed) => {
     expect(decideSubscribe('d1', filter).allowed).toBe(allowed);
+  });
+});
+
+describe('isTelemetryTopic', () => {
+  it.each([
+    ['devices/d1/telemetry', true],
+    ['devices/d1/telemetry/temperature', true],
+    ['devices/d1/telemetry/$senml', true],
+    ['devices/d1/status', false],
+    ['devices/d1/telemetryx', false],
+    ['devices//telemetry', false],
+    ['devices/d1', false],
+    ['other/d1/telemetry', false],
+  ])('%s → %s', (topic, expected) => {
+    expect(isTelemetryTopic(topic)).toBe(expected);
   });
 });
