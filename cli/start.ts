@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { createMetrics } from '../core/metrics.js';
-import { createFleetState } from '../core/fleet-state.js';
+import { createFleetState, mergeByPoint } from '../core/fleet-state.js';
 import { createKafkaBus } from '../core/streams/kafka.js';
 import { createEmbeddedBus } from '../core/streams/embedded.js';
 import type { ReadingStore, StreamBus } from '../core/seams.js';
@@ -127,7 +127,7 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
           liveFeed,
           logger,
           readiness,
-          readings: (query) => (memoryStore ? memoryStore.query(query) : fleet.query(query)),
+          readings: (query) => (memoryStore ? mergeByPoint(memoryStore.query(query), fleet.query(query), query.limit) : fleet.query(query)),
           ...(writer ? { writerStatus: writer.status } : {}),
         },
       );

@@ -26,6 +26,20 @@ interface DeviceEntry {
 }
 
 /**
+ * Readings of one device from two sources as one time-ordered list, a point (metric + time) once, the fresher
+ * source winning; `limit` keeps the newest. Embedded mode answers the API from the store, which the writer fills a
+ * flush later than the live feed fills the window; a reading just pushed live must also be in the recent window a
+ * dashboard loads, or a view that opens in between never shows it.
+ */
+export function mergeByPoint(older: readonly Reading[], fresher: readonly Reading[], limit?: number): Reading[] {
+  const points = new Map<string, Reading>();
+  for (const reading of older) points.set(`${reading.metric}\u0000${reading.ts}`, reading);
+  for (const reading of fresher) points.set(`${reading.metric}\u0000${reading.ts}`, reading);
+  const merged = [...points.values()].sort((a, b) => a.ts - b.ts);
+  return limit !== undefined ? merged.slice(-limit) : merged;
+}
+
+/**
  * The recent window of readings per device and metric, plus device status. It backs the embedded
  * store's queries and, in production, the API and dashboard (fed by the live feed consumer).
  */

@@ -15,10 +15,16 @@ export interface LiveHandlers {
 type JoinResult = { ok: true; room: string; snapshot?: FleetFrame } | { ok: false; error: string };
 
 export interface Live {
-  join(room: string): void;
+  /**
+   * Resolves once the server has the page in the room (or after a short wait while the connection is down), so a
+   * view can fetch its recent window afterwards without missing what arrives in between.
+   */
+  join(room: string): Promise<void>;
   leave(room: string): void;
   on(handlers: LiveHandlers): () => void;
 }
+
+const JOIN_WAIT_MS = 2000;
 
 export function connectLive(): Live {
   // The session cookie rides along with the WebSocket upgrade (same origin); no token in page script.
@@ -26,6 +32,7 @@ export function connectLive(): Live {
   const rooms = new Set<string>();
   const handlers = new Set<LiveHandlers>();
   const each = (fn: (h: LiveHandlers) => void) => handlers.forEach(fn);
+  const joinWaiters = new Map<string, (() => void)[]>();
 
   function sendJoin(room: string): void {
     socket.emit('join', room, (result: JoinResult) => {
@@ -33,6 +40,7 @@ export function connectLive(): Live {
         const snapshot = result.snapshot;
         each((h) => h.fleetSnapshot?.(snapshot));
       }
+      for (const joined of joinWaiters.get(room)?.splice(0) ?? []) joined();
     });
   }
 
@@ -61,7 +69,18 @@ export function connectLive(): Live {
   return {
     join(room) {
       rooms.add(room);
+      const joined = new Promise<void>((resolve) => {
+        // Without a live connection the view still loads its recent window; live frames follow on reconnect.
+        const timer = window.setTimeout(resolve, JOIN_WAIT_MS);
+        const waiters = joinWaiters.get(room) ?? [];
+        waiters.push(() => {
+          window.clearTimeout(timer);
+          resolve();
+        });
+        joinWaiters.set(room, waiters);
+      });
       if (socket.connected) sendJoin(room);
+      return joined;
     },
     leave(room) {
       rooms.delete(room);

@@ -39,7 +39,7 @@ live.on({
   },
 });
 // The fleet room feeds the table, the device header and the summary: joined for the page's lifetime.
-live.join('fleet');
+void live.join('fleet');
 
 function route(): void {
   const hash = window.location.hash.replace(/^#\/?/, '');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createFleetState } from '../../../core/fleet-state.js';
+import { createFleetState, mergeByPoint } from '../../../core/fleet-state.js';
 import type { Reading } from '../../../core/reading.js';
 
 const reading = (deviceId: string, metric: string, ts: number, value: number): Reading => ({ deviceId, metric, ts, value, receivedAt: ts });
@@ -46,5 +46,19 @@ describe('createFleetState', () => {
     expect(fleet.devices()).toEqual([
       { id: 'd1', status: 'online', statusSince: 5, lastSeen: 20, latest: { temperature: { value: 22, ts: 20 } } },
     ]);
+  });
+});
+
+describe('mergeByPoint', () => {
+  const r = (metric: string, ts: number, value: number): Reading => ({ deviceId: 'd', metric, value, ts, receivedAt: ts });
+
+  it('lists each point once in time order, the fresher source winning a point both hold', () => {
+    const stored = [r('t', 1, 10), r('t', 2, 20), r('h', 2, 50)];
+    const live = [r('t', 2, 21), r('t', 3, 30)];
+    expect(mergeByPoint(stored, live).map((x) => `${x.metric}@${x.ts}=${x.value}`)).toEqual(['t@1=10', 't@2=21', 'h@2=50', 't@3=30']);
+  });
+
+  it('keeps the newest `limit` points', () => {
+    expect(mergeByPoint([r('t', 1, 1), r('t', 2, 2)], [r('t', 3, 3)], 2).map((x) => x.ts)).toEqual([2, 3]);
   });
 });
