@@ -10,6 +10,16 @@ export function createMetrics() {
   const metrics = {
     registry,
     mqttConnections: new Gauge({ name: 'sluice_mqtt_connections', help: 'Connected MQTT clients', registers: [registry] }),
+    mqttReadPauses: new Counter({
+      name: 'sluice_mqtt_read_pauses_total',
+      help: 'Times a connection stopped being read because the bridge held its maximum of unacknowledged readings',
+      registers: [registry],
+    }),
+    mqttReadsPaused: new Gauge({
+      name: 'sluice_mqtt_reads_paused_connections',
+      help: 'Connections not being read because the bridge holds its maximum of unacknowledged readings (TCP backpressure)',
+      registers: [registry],
+    }),
     mqttConnects: new Counter({ name: 'sluice_mqtt_connects_total', help: 'Accepted MQTT connections', registers: [registry] }),
     mqttAuthFailures: new Counter({ name: 'sluice_mqtt_auth_failures_total', help: 'Refused MQTT connections', labelNames: ['reason'] as const, registers: [registry] }),
     mqttPublishes: new Counter({ name: 'sluice_mqtt_publishes_total', help: 'PUBLISH packets received from devices', labelNames: ['qos'] as const, registers: [registry] }),

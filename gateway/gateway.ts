@@ -54,6 +54,9 @@ interface Connection {
   via: 'tcp' | 'tls' | 'ws';
 }
 
+/** How often paused clients are checked for room in the bridge, besides every acknowledgement. */
+const RESUME_CHECK_MS = 20;
+
 export async function createGateway(options: GatewayOptions, deps: GatewayDeps): Promise<Gateway> {
   const log = deps.logger.child({ module: 'gateway' });
   const { bridge, registry, metrics } = deps;
@@ -81,6 +84,7 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
         log.warn({ clientId: packet.clientId, remoteAddress: remoteAddressOf(client) }, 'MQTT 5 CONNECT refused: Sluice speaks MQTT 3.1.1 (CONNACK 1, unacceptable protocol version)');
       }
       requestedKeepalive.set(client, packet.keepalive ?? 0);
+      holdReads(client);
       limitPacketSize(client, options.maxPacketBytes, (length) => {
         metrics.mqttOversizedPackets.inc();
         log.warn({ deviceId: connections.get(client)?.deviceId, clientId: client.id, length, limit: options.maxPacketBytes }, 'packet too large; closing the connection');
@@ -170,13 +174,16 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
       bridge.ingest(input).then(
         () => {
           metrics.ackLatency.observe((Date.now() - receivedAt) / 1000);
+          resumeReadsIfRoom();
           callback(null);
         },
         (error: unknown) => {
           log.error({ err: error, deviceId }, 'publish not stored; closing the connection so the device sends it again');
+          resumeReadsIfRoom();
           callback(error as Error);
         },
       );
+      pauseReadsWhileSaturated(client);
     },
 
     authorizeSubscribe(client, subscription, callback) {
@@ -201,6 +208,42 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
     if (client && typeof client !== 'function' && done && isTelemetryTopic(packet.topic)) return done();
     route(packet, client, done);
   };
+
+  // Backpressure: while the bridge holds its maximum of unacknowledged readings, a client that publishes more is
+  // not read from. aedes would otherwise keep reading and parsing (every 'readable' event starts a read, whatever
+  // is still in flight), and the waiting publishes filled the heap of an overloaded gateway. Paused, they wait in
+  // the socket and kernel buffers, which is TCP flow control back to the device. Room is checked on every
+  // acknowledgement and on a short timer while anyone is paused; during a Kafka outage they stay paused.
+  // (Not aedes' own pause(): completions that arrive while paused are not counted, and the client never reads again.)
+  const readsPaused = new Set<Client>();
+  let resumeTimer: NodeJS.Timeout | undefined;
+  function holdReads(client: Client): void {
+    const conn = client.conn as unknown as { read(size?: number | null): unknown } | undefined;
+    if (!conn || typeof conn.read !== 'function') return;
+    const read = conn.read.bind(conn);
+    // Reading nothing leaves the bytes buffered; aedes asks again on its next batch or 'readable' event.
+    conn.read = (size?: number | null) => (readsPaused.has(client) ? null : read(size));
+  }
+  function pauseReadsWhileSaturated(client: Client): void {
+    if (readsPaused.has(client) || !bridge.saturated()) return;
+    readsPaused.add(client);
+    metrics.mqttReadPauses.inc();
+    metrics.mqttReadsPaused.set(readsPaused.size);
+    resumeTimer ??= setInterval(resumeReadsIfRoom, RESUME_CHECK_MS);
+  }
+  function resumeReadsIfRoom(): void {
+    if (readsPaused.size === 0 || bridge.saturated()) return;
+    const clients = [...readsPaused];
+    readsPaused.clear();
+    metrics.mqttReadsPaused.set(0);
+    clearInterval(resumeTimer);
+    resumeTimer = undefined;
+    for (const client of clients) {
+      const internals = client as unknown as { _parsingBatch?: number; _nextBatch?: () => void; closed?: boolean };
+      // With publishes still in flight, their completion reads next; otherwise nothing would, so read now.
+      if (!internals.closed && (internals._parsingBatch ?? 0) <= 0) internals._nextBatch?.();
+    }
+  }
 
   function refuseByAcl(client: Client, action: 'publish' | 'subscribe', topic: string, reason: string): void {
     const connection = connections.get(client);
@@ -235,6 +278,7 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
   broker.on('keepaliveTimeout', (client) => keepaliveTimedOut.add(client));
   broker.on('clientDisconnect', (client) => {
     ready.delete(client);
+    if (readsPaused.delete(client)) metrics.mqttReadsPaused.set(readsPaused.size);
     metrics.mqttConnections.set(ready.size);
     const clean = (client as unknown as { _disconnected?: boolean })._disconnected === true;
     const reason = replaced.has(client)
@@ -318,6 +362,7 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
     connectedDevices: () => ready.size,
     listening: () => servers.length > 0 && servers.every((server) => server.listening),
     async close() {
+      clearInterval(resumeTimer);
       for (const server of servers) server.close();
       wss?.close();
       await new Promise<void>((resolve) => broker.close(() => resolve()));
