@@ -67,6 +67,7 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
           partitions: config.KAFKA_PARTITIONS,
           replicationFactor: config.KAFKA_REPLICATION_FACTOR,
           compression: config.KAFKA_COMPRESSION,
+          producerThread: config.KAFKA_PRODUCER_THREAD,
           logger,
         })
       : createEmbeddedBus({ partitions: config.KAFKA_PARTITIONS });

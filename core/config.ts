@@ -38,6 +38,10 @@ export const configSchema = z.object({
   KAFKA_PARTITIONS: positiveInt.default(6),
   KAFKA_REPLICATION_FACTOR: positiveInt.default(1),
   KAFKA_COMPRESSION: z.enum(['none', 'gzip']).default('none'),
+  KAFKA_PRODUCER_THREAD: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
   INFLUX_URL: optionalText.pipe(z.url().optional()),
   INFLUX_TOKEN: z.string().default(''),
   INFLUX_ORG: z.string().min(1).default('sluice'),
