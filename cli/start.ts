@@ -11,6 +11,7 @@ import { defaultNormalizeOptions } from '../bridge/normalize/index.js';
 import { createGateway } from '../gateway/gateway.js';
 import { createDeviceRegistry } from '../gateway/registry.js';
 import { createWriter, type Writer } from '../consumers/writer.js';
+import { createWriterThread } from '../consumers/writer-thread.js';
 import { createLiveFeed } from '../consumers/live-feed.js';
 import { createInfluxStore } from '../consumers/stores/influx.js';
 import { createMemoryStore, type MemoryStore } from '../consumers/stores/memory.js';
@@ -87,17 +88,34 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
 
     let writer: Writer | undefined;
     if (roles.has('writer')) {
-      const deadLetters = await bus.createProducer();
-      closers.push({ name: 'writer-deadletters', close: () => deadLetters.close() });
-      writer = createWriter(
-        {
-          groupId: `${config.KAFKA_CLIENT_ID}-writer`,
-          concurrency: config.KAFKA_PARTITIONS,
-          batchSize: config.WRITER_BATCH_SIZE,
-          flushMs: config.WRITER_FLUSH_MS,
-        },
-        { bus, store, deadLetters, logger, metrics },
-      );
+      const writerOptions = {
+        groupId: `${config.KAFKA_CLIENT_ID}-writer`,
+        concurrency: config.KAFKA_PARTITIONS,
+        batchSize: config.WRITER_BATCH_SIZE,
+        flushMs: config.WRITER_FLUSH_MS,
+      };
+      if (production && config.WRITER_THREAD) {
+        writer = createWriterThread(
+          {
+            writer: writerOptions,
+            kafka: {
+              brokers: [...config.kafkaBrokers],
+              clientId: config.KAFKA_CLIENT_ID,
+              topicPrefix: config.KAFKA_TOPIC_PREFIX,
+              partitions: config.KAFKA_PARTITIONS,
+              replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+              compression: config.KAFKA_COMPRESSION,
+            },
+            influx: { url: config.INFLUX_URL!, token: config.INFLUX_TOKEN, org: config.INFLUX_ORG, bucket: config.INFLUX_BUCKET },
+            logLevel: logger.level,
+          },
+          { logger, metrics },
+        );
+      } else {
+        const deadLetters = await bus.createProducer();
+        closers.push({ name: 'writer-deadletters', close: () => deadLetters.close() });
+        writer = createWriter(writerOptions, { bus, store, deadLetters, logger, metrics });
+      }
       const started = writer;
       await started.start();
       closers.push({ name: 'writer', close: () => started.close() });

@@ -54,6 +54,10 @@ export const configSchema = z.object({
   BRIDGE_PRODUCERS: z.coerce.number().int().min(1).max(16).default(2),
   WRITER_BATCH_SIZE: positiveInt.default(5000),
   WRITER_FLUSH_MS: positiveInt.default(250),
+  WRITER_THREAD: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
   MEMORY_STORE_MAX_READINGS: positiveInt.default(1_000_000),
   LIVE_WINDOW_MINUTES: positiveInt.default(15),
   LIVE_WINDOW_MAX_READINGS: positiveInt.default(250_000),

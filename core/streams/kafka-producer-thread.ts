@@ -1,8 +1,7 @@
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../logger.js';
 import { sluiceError, ErrorCodes } from '../errors.js';
+import { relayLogLine, startThreadModule } from '../threads.js';
 import type { OutgoingRecord, StreamName, StreamProducer } from '../seams.js';
 import type { FromProducerThread, ProducerThreadInput, RecordColumns, ToProducerThread } from './kafka-producer-protocol.js';
 
@@ -15,14 +14,6 @@ export interface ProducerThread {
 type WithoutRequestId<T> = T extends unknown ? Omit<T, 'requestId'> : never;
 
 const CLOSE_TIMEOUT_MS = 15_000;
-const PINO_LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
-  10: 'trace',
-  20: 'debug',
-  30: 'info',
-  40: 'warn',
-  50: 'error',
-  60: 'fatal',
-};
 
 /**
  * Kafka producing on a worker thread. Under load the main thread is the gateway's bottleneck (MQTT parsing,
@@ -49,21 +40,9 @@ export function createProducerThread(
     pending.clear();
   }
 
-  function relog(line: string): void {
-    let entry: Record<string, unknown>;
-    try {
-      entry = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      log.warn({ line }, 'unreadable log line from the producer thread');
-      return;
-    }
-    const { level, msg, time: _time, pid: _pid, hostname: _hostname, ...fields } = entry;
-    log[PINO_LEVELS[level as number] ?? 'info'](fields, typeof msg === 'string' ? msg : '');
-  }
-
   function started(): Worker {
     if (worker) return worker;
-    const created = workerUrl ? new Worker(workerUrl, { workerData: input }) : startProducerWorker(input);
+    const created = workerUrl ? new Worker(workerUrl, { workerData: input }) : startThreadModule(import.meta.url, 'kafka-producer-worker', input);
     created.on('message', (message: FromProducerThread) => {
       switch (message.type) {
         case 'done':
@@ -77,7 +56,7 @@ export function createProducerThread(
           break;
         }
         case 'log':
-          relog(message.line);
+          relayLogLine(log, message.line);
           break;
         case 'closed':
           break;
@@ -132,16 +111,6 @@ export function createProducerThread(
       return closing;
     },
   };
-}
-
-/** From the TypeScript sources (tests run them), the thread loads its module through tsx, like its parent. */
-function startProducerWorker(input: ProducerThreadInput): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./kafka-producer-worker.js', import.meta.url), { workerData: input });
-  // The ESM build of tsx's API (require.resolve finds its CommonJS twin, which fails to load it inside a worker).
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const source = new URL('./kafka-producer-worker.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ tsImport }) => tsImport(${JSON.stringify(source)}, ${JSON.stringify(source)}))`;
-  return new Worker(bootstrap, { eval: true, workerData: input });
 }
 
 export function toColumns(stream: StreamName, records: readonly OutgoingRecord[]): RecordColumns {

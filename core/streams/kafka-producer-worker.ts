@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { pino } from 'pino';
 import { isSluiceError } from '../errors.js';
+import { threadLogger } from '../threads.js';
 import type { OutgoingRecord, StreamProducer } from '../seams.js';
 import { createKafkaBus } from './kafka.js';
 import type { FromProducerThread, ProducerThreadInput, RecordColumns, SerializedError, ToProducerThread } from './kafka-producer-protocol.js';
@@ -14,7 +14,7 @@ const port = parentPort!;
 const input = workerData as ProducerThreadInput;
 const post = (message: FromProducerThread): void => port.postMessage(message);
 
-const logger = pino({ level: input.logLevel, base: { thread: 'kafka-producer' } }, { write: (line: string) => post({ type: 'log', line }) });
+const logger = threadLogger(input.logLevel, 'kafka-producer', (line) => post({ type: 'log', line }));
 const bus = createKafkaBus({ ...input, logger });
 const producers = new Map<number, Promise<StreamProducer>>();
 

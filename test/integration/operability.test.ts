@@ -76,8 +76,6 @@ describe('metrics', () => {
 
 describe('graceful shutdown', () => {
   const kafkaBrokers = inject('kafkaBrokers');
-  const prefix = `gs${runId}`;
-  const devices = Array.from({ length: 4 }, (_, i) => `gs-${runId}-${i}`);
   let vm: PrivateVictoria;
 
   beforeAll(async () => {
@@ -88,7 +86,13 @@ describe('graceful shutdown', () => {
     await vm?.destroy();
   });
 
-  it('on SIGTERM mid-stream: every acknowledged reading is in Kafka, every consumed one is stored and committed', async () => {
+  // The store writer runs on the main thread by default, on its own thread with WRITER_THREAD=true: both must drain on SIGTERM.
+  it.each([
+    { writerThread: 'false', metric: 'gs' },
+    { writerThread: 'true', metric: 'gst' },
+  ])('on SIGTERM mid-stream: every acknowledged reading is in Kafka, every consumed one is stored and committed (WRITER_THREAD=$writerThread)', async ({ writerThread, metric }) => {
+    const prefix = `${metric}${runId}`;
+    const devices = Array.from({ length: 4 }, (_, i) => `${metric}-${runId}-${i}`);
     const dataDir = await tempDataDir();
     const secrets = await addDevices(dataDir, devices);
     const sluice = await startSluiceProcess({
@@ -99,6 +103,7 @@ describe('graceful shutdown', () => {
       KAFKA_CLIENT_ID: `gs-${prefix}`,
       KAFKA_PARTITIONS: '3',
       DASHBOARD_TOKEN: 't',
+      WRITER_THREAD: writerThread,
     });
     const acked: number[] = [];
     let seq = 0;
@@ -110,13 +115,19 @@ describe('graceful shutdown', () => {
     const loops = clients.map((client, i) =>
       paced(10, () => streaming && client.connected, () => {
         const n = seq++;
-        client.publishAsync(`devices/${devices[i]}/telemetry`, JSON.stringify({ gs: n }), { qos: 1 }).then(
+        client.publishAsync(`devices/${devices[i]}/telemetry`, JSON.stringify({ [metric]: n }), { qos: 1 }).then(
           () => acked.push(n),
           () => undefined,
         );
       }),
     );
     await expect.poll(() => acked.length, { timeout: 20_000 }).toBeGreaterThan(500);
+    // The writer's counters reach /metrics from either thread.
+    const pointsWritten = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${sluice.dashboardPort}/metrics`, { headers: { authorization: 'Bearer t' } })).text();
+      return Number(/^sluice_store_points_written_total (\S+)$/m.exec(text)?.[1] ?? 0);
+    };
+    await expect.poll(pointsWritten, { timeout: 10_000 }).toBeGreaterThan(0);
     expect(await sluice.stop('SIGTERM')).toBe(0);
     streaming = false;
     await Promise.all(loops);
@@ -142,7 +153,7 @@ describe('graceful shutdown', () => {
     expect(mustBeStored.length).toBeGreaterThan(0);
     // The writer commits its last batches while closing; the store makes a write searchable within a second or so.
     const missing = async () => {
-      const stored = new Set((await exportSeries(vm.url, 'gs_value')).flatMap((s) => s.values));
+      const stored = new Set((await exportSeries(vm.url, `${metric}_value`)).flatMap((s) => s.values));
       return mustBeStored.filter((n) => !stored.has(n));
     };
     await expect.poll(missing, { timeout: 15_000, interval: 250, message: 'committed readings missing from the store' }).toEqual([]);

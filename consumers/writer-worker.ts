@@ -1,0 +1,67 @@
+import { isDeepStrictEqual } from 'node:util';
+import { parentPort, workerData } from 'node:worker_threads';
+import { createKafkaBus } from '../core/streams/kafka.js';
+import { relayedMetrics, threadLogger } from '../core/threads.js';
+import { createInfluxStore } from './stores/influx.js';
+import { createWriter, type WriterStatus } from './writer.js';
+import type { FromWriterThread, ToWriterThread, WriterThreadInput } from './writer-protocol.js';
+
+/**
+ * The store writer on its own thread: decoding Kafka batches, building line protocol and holding batches
+ * through store writes stay out of the main thread's event loop and heap, where they delayed PUBACKs.
+ * It is the ordinary writer (consumers/writer.ts) with its logs, metrics and status relayed.
+ */
+const port = parentPort!;
+const input = workerData as WriterThreadInput;
+const post = (message: FromWriterThread): void => port.postMessage(message);
+
+const logger = threadLogger(input.logLevel, 'writer', (line) => post({ type: 'log', line }));
+const metrics = relayedMetrics((update) => post({ type: 'metric', update }));
+const bus = createKafkaBus({ ...input.kafka, logger });
+const store = createInfluxStore(input.influx);
+const deadLettersReady = bus.createProducer();
+// Reported through 'start-failed' when start() awaits it; this only keeps an early failure from crashing the thread.
+deadLettersReady.catch(() => undefined);
+let writer: ReturnType<typeof createWriter> | undefined;
+
+// Status changes are rare (an outage starts or ends); a cheap poll keeps the main thread's copy fresh.
+let lastStatus: WriterStatus | undefined;
+const statusTimer = setInterval(() => {
+  const status = writer?.status();
+  if (status && !isDeepStrictEqual(status, lastStatus)) {
+    lastStatus = status;
+    post({ type: 'status', status });
+  }
+}, 100);
+
+async function start(): Promise<void> {
+  const deadLetters = await deadLettersReady;
+  writer = createWriter(input.writer, { bus, store, deadLetters, logger, metrics });
+  await writer.start();
+}
+
+async function close(): Promise<void> {
+  clearInterval(statusTimer);
+  try {
+    await writer?.close();
+    const status = writer?.status();
+    if (status) post({ type: 'status', status });
+    await store.close();
+    await bus.close();
+  } catch (error) {
+    logger.warn({ err: error }, 'error while closing the writer thread');
+  }
+  post({ type: 'closed' });
+  port.close();
+}
+
+port.on('message', (message: ToWriterThread) => {
+  if (message.type === 'start') {
+    start().then(
+      () => post({ type: 'started' }),
+      (error: unknown) => post({ type: 'start-failed', message: error instanceof Error ? error.message : String(error) }),
+    );
+  } else {
+    void close();
+  }
+});
