@@ -6,7 +6,8 @@ import { createFleetState, mergeByPoint } from '../core/fleet-state.js';
 import { createKafkaBus } from '../core/streams/kafka.js';
 import { createEmbeddedBus } from '../core/streams/embedded.js';
 import type { ReadingStore, StreamBus } from '../core/seams.js';
-import { createBridge } from '../bridge/bridge.js';
+import { createBridge, type Bridge } from '../bridge/bridge.js';
+import { createBridgeThread } from '../bridge/bridge-thread.js';
 import { defaultNormalizeOptions } from '../bridge/normalize/index.js';
 import { createGateway } from '../gateway/gateway.js';
 import { createDeviceRegistry } from '../gateway/registry.js';
@@ -68,7 +69,6 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
           partitions: config.KAFKA_PARTITIONS,
           replicationFactor: config.KAFKA_REPLICATION_FACTOR,
           compression: config.KAFKA_COMPRESSION,
-          producerThread: config.KAFKA_PRODUCER_THREAD,
           logger,
         })
       : createEmbeddedBus({ partitions: config.KAFKA_PARTITIONS });
@@ -98,14 +98,7 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
         writer = createWriterThread(
           {
             writer: writerOptions,
-            kafka: {
-              brokers: [...config.kafkaBrokers],
-              clientId: config.KAFKA_CLIENT_ID,
-              topicPrefix: config.KAFKA_TOPIC_PREFIX,
-              partitions: config.KAFKA_PARTITIONS,
-              replicationFactor: config.KAFKA_REPLICATION_FACTOR,
-              compression: config.KAFKA_COMPRESSION,
-            },
+            kafka: kafkaConnection(config),
             influx: { url: config.INFLUX_URL!, token: config.INFLUX_TOKEN, org: config.INFLUX_ORG, bucket: config.INFLUX_BUCKET },
             logLevel: logger.level,
           },
@@ -158,17 +151,23 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
     }
 
     if (roles.has('gateway') || roles.has('bridge')) {
-      const producers = await Promise.all(Array.from({ length: config.BRIDGE_PRODUCERS }, () => bus.createProducer()));
-      closers.push({ name: 'producers', close: async () => void (await Promise.all(producers.map((producer) => producer.close()))) });
-      const bridge = createBridge(
-        {
-          lingerMs: config.BRIDGE_LINGER_MS,
-          maxBatchRecords: config.BRIDGE_MAX_BATCH_RECORDS,
-          maxInflightRecords: config.BRIDGE_MAX_INFLIGHT_READINGS,
-          normalize: { ...defaultNormalizeOptions, maxPayloadBytes: config.MAX_PAYLOAD_BYTES },
-        },
-        { producers, logger, metrics },
-      );
+      const bridgeOptions = {
+        lingerMs: config.BRIDGE_LINGER_MS,
+        maxBatchRecords: config.BRIDGE_MAX_BATCH_RECORDS,
+        maxInflightRecords: config.BRIDGE_MAX_INFLIGHT_READINGS,
+        normalize: { ...defaultNormalizeOptions, maxPayloadBytes: config.MAX_PAYLOAD_BYTES },
+      };
+      let bridge: Bridge;
+      if (production && config.BRIDGE_THREAD) {
+        bridge = await createBridgeThread(
+          { bridge: bridgeOptions, kafka: kafkaConnection(config), producers: config.BRIDGE_PRODUCERS, logLevel: logger.level },
+          { logger, metrics },
+        );
+      } else {
+        const producers = await Promise.all(Array.from({ length: config.BRIDGE_PRODUCERS }, () => bus.createProducer()));
+        closers.push({ name: 'producers', close: async () => void (await Promise.all(producers.map((producer) => producer.close()))) });
+        bridge = createBridge(bridgeOptions, { producers, logger, metrics });
+      }
       closers.push({ name: 'bridge', close: () => bridge.close() });
       if (roles.has('gateway')) {
         const gateway = await createGateway(
@@ -211,4 +210,16 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
     await closeAll();
     throw error;
   }
+}
+
+/** What a thread needs to open its own Kafka connections. */
+function kafkaConnection(config: Readonly<Config>) {
+  return {
+    brokers: [...config.kafkaBrokers],
+    clientId: config.KAFKA_CLIENT_ID,
+    topicPrefix: config.KAFKA_TOPIC_PREFIX,
+    partitions: config.KAFKA_PARTITIONS,
+    replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+    compression: config.KAFKA_COMPRESSION,
+  };
 }

@@ -38,10 +38,6 @@ export const configSchema = z.object({
   KAFKA_PARTITIONS: positiveInt.default(6),
   KAFKA_REPLICATION_FACTOR: positiveInt.default(1),
   KAFKA_COMPRESSION: z.enum(['none', 'gzip']).default('none'),
-  KAFKA_PRODUCER_THREAD: z
-    .enum(['true', 'false'])
-    .default('true')
-    .transform((value) => value === 'true'),
   INFLUX_URL: optionalText.pipe(z.url().optional()),
   INFLUX_TOKEN: z.string().default(''),
   INFLUX_ORG: z.string().min(1).default('sluice'),
@@ -52,6 +48,10 @@ export const configSchema = z.object({
   BRIDGE_MAX_BATCH_RECORDS: positiveInt.default(2000),
   BRIDGE_MAX_INFLIGHT_READINGS: positiveInt.default(200_000),
   BRIDGE_PRODUCERS: z.coerce.number().int().min(1).max(16).default(2),
+  BRIDGE_THREAD: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
   WRITER_BATCH_SIZE: positiveInt.default(5000),
   WRITER_FLUSH_MS: positiveInt.default(250),
   WRITER_THREAD: z

@@ -81,3 +81,35 @@ export function applyMetricUpdate(metrics: Metrics, update: MetricUpdate): void 
   const target = (metrics as unknown as Record<string, Partial<Record<MetricUpdate['method'], (...args: unknown[]) => void>> | undefined>)[update.metric];
   target?.[update.method]?.(...update.args);
 }
+
+/**
+ * Like `relayedMetrics`, for code that counts per message: updates are held and posted together every
+ * `intervalMs`, counter steps on the same metric and labels summed into one.
+ */
+export function bufferedRelayedMetrics(post: (updates: MetricUpdate[]) => void, intervalMs: number): Metrics & { flush(): void } {
+  const sums = new Map<string, { metric: string; method: 'inc' | 'dec'; labels?: object; value: number }>();
+  let others: MetricUpdate[] = [];
+  const flush = (): void => {
+    if (sums.size === 0 && others.length === 0) return;
+    const updates = others;
+    for (const { metric, method, labels, value } of sums.values()) updates.push({ metric, method, args: labels ? [labels, value] : [value] });
+    sums.clear();
+    others = [];
+    post(updates);
+  };
+  setInterval(flush, intervalMs).unref();
+  const metrics = relayedMetrics((update) => {
+    if (update.method !== 'inc' && update.method !== 'dec') {
+      others.push(update);
+      return;
+    }
+    const [first, second] = update.args;
+    const labels = typeof first === 'object' && first !== null ? first : undefined;
+    const value = typeof first === 'number' ? first : typeof second === 'number' ? second : 1;
+    const key = `${update.metric}\u0000${update.method}\u0000${labels ? JSON.stringify(labels) : ''}`;
+    const sum = sums.get(key);
+    if (sum) sum.value += value;
+    else sums.set(key, { metric: update.metric, method: update.method, ...(labels ? { labels } : {}), value });
+  });
+  return new Proxy(metrics, { get: (target, name, receiver) => (name === 'flush' ? flush : Reflect.get(target, name, receiver)) }) as Metrics & { flush(): void };
+}

@@ -12,7 +12,6 @@ import type {
 } from '../seams.js';
 import { STREAM_NAMES } from '../seams.js';
 import { murmur2, partitionForKey } from '../murmur2.js';
-import { createProducerThread, type ProducerThread } from './kafka-producer-thread.js';
 
 export interface KafkaBusOptions {
   brokers: readonly string[];
@@ -22,8 +21,6 @@ export interface KafkaBusOptions {
   replicationFactor: number;
   /** Record batch compression; kafkajs brings gzip itself (snappy, lz4 and zstd need native codecs). */
   compression?: 'none' | 'gzip';
-  /** Producers run on a worker thread (kafka-producer-thread.ts) instead of the caller's. */
-  producerThread?: boolean;
   logger: Logger;
 }
 
@@ -47,21 +44,6 @@ export function createKafkaBus(options: KafkaBusOptions): StreamBus {
   const streamOf = new Map<string, StreamName>(STREAM_NAMES.map((s) => [topicName(options.topicPrefix, s), s]));
   const closers = new Set<() => Promise<void>>();
   let admin: Admin | undefined;
-  let producerThread: ProducerThread | undefined;
-
-  function startedProducerThread(): ProducerThread {
-    if (!producerThread) {
-      const { logger, producerThread: _, ...kafkaOptions } = options;
-      const thread = createProducerThread(
-        { ...kafkaOptions, brokers: [...options.brokers], compression: options.compression ?? 'none', logLevel: logger.level },
-        logger,
-      );
-      // Closed last, after the producers it hosts (closers run in reverse order of creation).
-      closers.add(() => thread.close());
-      producerThread = thread;
-    }
-    return producerThread;
-  }
 
   async function connectedAdmin(): Promise<Admin> {
     if (!admin) {
@@ -103,15 +85,6 @@ export function createKafkaBus(options: KafkaBusOptions): StreamBus {
     },
 
     async createProducer(): Promise<StreamProducer> {
-      if (options.producerThread) {
-        const threaded = await startedProducerThread().createProducer();
-        const close = async (): Promise<void> => {
-          closers.delete(close);
-          await threaded.close();
-        };
-        closers.add(close);
-        return { ...threaded, close };
-      }
       // Idempotent with acks = all: a retried send cannot duplicate or reorder records in a partition.
       // kafkajs retries a few times within a send; after that the bridge's batcher retries the batch,
       // so an outage is seen (and logged once) instead of hanging inside the client forever.

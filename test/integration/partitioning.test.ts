@@ -43,6 +43,8 @@ describe('partitioning', () => {
   });
 
   it("puts each device's records on the partition Java's murmur2 partitioner gives its id", async () => {
+    // BRIDGE_THREAD defaults to true: these records went through the bridge's own thread.
+    expect(sluice.logs.some((l) => l.msg === 'bridge running on its own thread')).toBe(true);
     for (const deviceId of Object.keys(javaPartitions)) {
       const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${sluice.mqttPort}`, { username: deviceId, password: secrets[deviceId]!, clientId: deviceId, reconnectPeriod: 0 });
       await client.publishAsync(`devices/${deviceId}/telemetry`, '{"a":1,"b":2}', { qos: 1 });

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../core/logger.js';
 import { createMetrics } from '../../../core/metrics.js';
-import { applyMetricUpdate, relayedMetrics, relayLogLine, threadLogger, type MetricUpdate } from '../../../core/threads.js';
+import { applyMetricUpdate, bufferedRelayedMetrics, relayedMetrics, relayLogLine, threadLogger, type MetricUpdate } from '../../../core/threads.js';
 
 describe('thread relays', () => {
   it('applies a thread’s counter, labelled counter and histogram updates to the main registry', async () => {
@@ -19,6 +19,33 @@ describe('thread relays', () => {
     expect((await main.rejections.get()).values).toEqual([expect.objectContaining({ labels: { code: 'STORE_REJECTED' }, value: 1 })]);
     const histogram = await main.storeWriteSeconds.get();
     expect(histogram.values.find((v) => v.metricName === 'sluice_store_write_seconds_count')!.value).toBe(1);
+  });
+
+  it('holds per-message updates and posts them together, counter steps on the same labels summed', async () => {
+    const posted: MetricUpdate[][] = [];
+    const inThread = bufferedRelayedMetrics((updates) => posted.push(updates), 60_000);
+    inThread.readingsNormalized.inc(2);
+    inThread.readingsNormalized.inc(3);
+    inThread.rejections.inc({ code: 'INVALID_JSON' });
+    inThread.rejections.inc({ code: 'INVALID_JSON' });
+    inThread.rejections.inc({ code: 'TOO_LARGE' }, 4);
+    inThread.inflightReadings.inc(10);
+    inThread.inflightReadings.dec(7);
+    inThread.producerBatchSeconds.observe(0.05);
+    expect(posted).toEqual([]);
+    inThread.flush();
+    expect(posted).toHaveLength(1);
+    const main = createMetrics();
+    for (const update of posted[0]!) applyMetricUpdate(main, update);
+    expect((await main.readingsNormalized.get()).values[0]!.value).toBe(5);
+    expect((await main.rejections.get()).values.map((v) => [v.labels.code, v.value])).toEqual([
+      ['INVALID_JSON', 2],
+      ['TOO_LARGE', 4],
+    ]);
+    expect((await main.inflightReadings.get()).values[0]!.value).toBe(3);
+    expect((await main.producerBatchSeconds.get()).values.find((v) => v.metricName === 'sluice_producer_batch_seconds_count')!.value).toBe(1);
+    inThread.flush();
+    expect(posted).toHaveLength(1); // nothing new, nothing posted
   });
 
   it('ignores updates for unknown metrics or methods instead of throwing', () => {

@@ -1,0 +1,44 @@
+import type { DeviceEvent } from '../core/reading.js';
+import type { MetricUpdate } from '../core/threads.js';
+import type { BridgeOptions, IngestOutcome } from './bridge.js';
+import type { PayloadFormat } from './normalize/index.js';
+
+/** Messages between the main thread and the bridge's thread (bridge-thread.ts). */
+export interface BridgeThreadInput {
+  bridge: BridgeOptions;
+  kafka: { brokers: string[]; clientId: string; topicPrefix: string; partitions: number; replicationFactor: number; compression: 'none' | 'gzip' };
+  producers: number;
+  logLevel: string;
+}
+
+/**
+ * Publishes of one event-loop turn, as columns. Payloads travel in one buffer of their own, transferred rather
+ * than copied: a device payload is usually a slice of an 8 KiB pool, which a structured clone copies whole.
+ */
+export interface IngestColumns {
+  ids: number[];
+  deviceIds: string[];
+  topics: string[];
+  receivedAts: Float64Array;
+  formats: (PayloadFormat | null)[];
+  payloads: Uint8Array;
+  /** End of each payload in `payloads`. */
+  payloadEnds: Uint32Array;
+}
+
+export interface SerializedError {
+  code?: string;
+  message: string;
+  retriable: boolean;
+}
+
+export type ToBridgeThread = { type: 'ingest'; batch: IngestColumns } | { type: 'event'; id: number; event: DeviceEvent } | { type: 'close' };
+
+export type FromBridgeThread =
+  | { type: 'ready' }
+  | { type: 'start-failed'; message: string }
+  /** Ingests and events of one turn that settled: outcomes in `ids` order, failures with their error. */
+  | { type: 'settled'; ids: number[]; outcomes: IngestOutcome[]; failed: { id: number; error: SerializedError }[] }
+  | { type: 'metrics'; updates: MetricUpdate[] }
+  | { type: 'log'; line: string }
+  | { type: 'closed' };

@@ -1,0 +1,104 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../../core/logger.js';
+import { createMetrics } from '../../../core/metrics.js';
+import { defaultNormalizeOptions } from '../../../bridge/normalize/index.js';
+import { createBridgeThread } from '../../../bridge/bridge-thread.js';
+import type { BridgeThreadInput } from '../../../bridge/bridge-protocol.js';
+
+const standIn = new URL('../../support/bridge-thread-stand-in.mjs', import.meta.url);
+
+function capturedLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: createLogger('debug', { destination }), lines };
+}
+
+function threadInput(crashes: number, maxInflightRecords = 1000): BridgeThreadInput & { batches: SharedArrayBuffer } {
+  const batches = new SharedArrayBuffer(4);
+  new Int32Array(batches)[0] = crashes > 0 ? 0 : 1;
+  return {
+    bridge: { lingerMs: 5, maxBatchRecords: 100, maxInflightRecords, normalize: defaultNormalizeOptions },
+    kafka: { brokers: ['127.0.0.1:1'], clientId: 't', topicPrefix: 't', partitions: 1, replicationFactor: 1, compression: 'none' },
+    producers: 1,
+    logLevel: 'debug',
+    batches,
+  };
+}
+
+const publish = (deviceId: string, payload: string, format?: 'json') => ({
+  deviceId,
+  topic: `devices/${deviceId}/telemetry`,
+  payload: Buffer.from(payload),
+  receivedAt: 1_700_000_000_000,
+  ...(format ? { format } : {}),
+});
+
+describe('bridge thread', () => {
+  it('hands a turn of publishes over in one batch, payloads intact, and resolves each with its own outcome', async () => {
+    const { logger, lines } = capturedLogger();
+    const metrics = createMetrics();
+    const bridge = await createBridgeThread(threadInput(0), { logger, metrics }, { workerUrl: standIn });
+    try {
+      // Pool slices, as the MQTT parser hands them over.
+      const outcomes = await Promise.all([bridge.ingest(publish('d1', '{"a":1}')), bridge.ingest(publish('d2', 'xyz', 'json')), bridge.ingest(publish('d3', ''))]);
+      expect(outcomes).toEqual([{ readings: 7, rejected: 0 }, { readings: 3, rejected: 0 }, { readings: 0, rejected: 0 }]);
+      const batches = lines.filter((l) => l.msg === 'stand-in batch');
+      expect(batches).toHaveLength(1);
+      expect(batches[0]).toMatchObject({ payloads: '{"a":1}xyz', deviceIds: ['d1', 'd2', 'd3'], formats: [null, 'json', null] });
+      // Metric updates from the thread land in the main registry.
+      await expect.poll(async () => (await metrics.readingsNormalized.get()).values[0]?.value).toBe(3);
+    } finally {
+      await bridge.close();
+    }
+  });
+
+  it("passes the thread's coded errors on unchanged", async () => {
+    const bridge = await createBridgeThread(threadInput(0), { logger: createLogger('silent'), metrics: createMetrics() }, { workerUrl: standIn });
+    try {
+      await expect(bridge.ingest(publish('d1', 'reject'))).rejects.toMatchObject({ code: 'KAFKA_REJECTED', retriable: false, message: 'refused by the stand-in' });
+    } finally {
+      await bridge.close();
+    }
+  });
+
+  it('fails the publishes in hand as retriable when the thread dies, and starts a new thread', async () => {
+    const { logger, lines } = capturedLogger();
+    const bridge = await createBridgeThread(threadInput(1), { logger, metrics: createMetrics() }, { workerUrl: standIn, restartDelayMs: 10 });
+    try {
+      await expect(bridge.ingest(publish('d1', 'lost'))).rejects.toMatchObject({ code: 'KAFKA_UNAVAILABLE', retriable: true });
+      expect(lines.some((l) => l.exitCode === 3 && String(l.msg).startsWith('bridge thread exited'))).toBe(true);
+      // Until the new thread is ready, publishes fail at once (the gateway closes the connection, the device resends).
+      await expect.poll(() => bridge.ingest(publish('d1', 'again')).then((o) => o.readings, () => 'failed'), { timeout: 5000 }).toBe(5);
+    } finally {
+      await bridge.close();
+    }
+  });
+
+  it('is saturated while the cap of unsettled publishes is handed over', async () => {
+    const bridge = await createBridgeThread(threadInput(0, 2), { logger: createLogger('silent'), metrics: createMetrics() }, { workerUrl: standIn });
+    try {
+      expect(bridge.saturated()).toBe(false);
+      const first = bridge.ingest(publish('d1', 'a'));
+      expect(bridge.saturated()).toBe(false);
+      const second = bridge.ingest(publish('d2', 'b'));
+      expect(bridge.saturated()).toBe(true);
+      await Promise.all([first, second]);
+      expect(bridge.saturated()).toBe(false);
+    } finally {
+      await bridge.close();
+    }
+  });
+
+  it('refuses publishes after close', async () => {
+    const bridge = await createBridgeThread(threadInput(0), { logger: createLogger('silent'), metrics: createMetrics() }, { workerUrl: standIn });
+    await bridge.close();
+    await expect(bridge.ingest(publish('d1', 'x'))).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(bridge.publishEvent({ deviceId: 'd1', type: 'online', reason: 'connected', ts: 1 })).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+});
