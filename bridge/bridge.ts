@@ -13,6 +13,8 @@ export interface BridgeOptions {
   normalize: NormalizeOptions;
   /** A batch unacknowledged this long counts (and is logged) as a queue outage. */
   outageAfterMs?: number;
+  /** An outage is declared over once records have been accepted for this long without a new stall. */
+  outageSettleMs?: number;
 }
 
 export interface BridgeDeps {
@@ -56,18 +58,36 @@ interface QueuedRecord {
 export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
   const log = deps.logger.child({ module: 'bridge' });
   const { metrics } = deps;
-  // One line when an outage starts and one when it ends, with its duration: not one per record or retry.
+  // One line when an outage starts and one when it ends, with its duration: not one per record or retry. The end
+  // is declared only after records have flowed for `outageSettleMs`: right after a broker restart, partition
+  // leaders move and a batch can stall again, which is the same outage, not a new one.
+  const settleMs = options.outageSettleMs ?? 10_000;
   let outageSince: number | undefined;
+  let settling: NodeJS.Timeout | undefined;
+  let recoveredAt = 0;
+  const declareRecovered = (): void => {
+    clearTimeout(settling);
+    settling = undefined;
+    if (outageSince === undefined) return;
+    log.warn({ outageMs: Math.round(recoveredAt - outageSince) }, 'queue accepting records again');
+    outageSince = undefined;
+  };
   const outage = {
     begin(error: unknown, since: number) {
+      if (settling) {
+        clearTimeout(settling);
+        settling = undefined;
+        return;
+      }
       if (outageSince !== undefined) return;
       outageSince = since;
       log.error({ err: error }, 'queue not accepting records; holding acknowledgements and retrying');
     },
     end() {
-      if (outageSince === undefined) return;
-      log.warn({ outageMs: Math.round(performance.now() - outageSince) }, 'queue accepting records again');
-      outageSince = undefined;
+      if (outageSince === undefined || settling) return;
+      recoveredAt = performance.now();
+      settling = setTimeout(declareRecovered, settleMs);
+      settling.unref();
     },
   };
   const formatOptions = new Map<PayloadFormat, NormalizeOptions>();
@@ -163,6 +183,7 @@ export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
 
     async close() {
       await Promise.all(shards.map((shard) => shard.close()));
+      if (settling) declareRecovered();
     },
   };
 }
