@@ -1,3 +1,5 @@
+// First: replaces a quadratic kafkajs internal before kafkajs loads (see the module).
+import './kafkajs-grouping.js';
 import { Kafka, logLevel as KafkaLogLevel, CompressionTypes, type Admin, type ICustomPartitioner, type Consumer, type EachBatchPayload, type Producer, type LogEntry } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import { sluiceError, ErrorCodes } from '../errors.js';
