@@ -1,5 +1,5 @@
 import type { DeviceEvent } from '../core/reading.js';
-import type { MetricUpdate } from '../core/threads.js';
+import type { CommonThreadMessage } from '../core/threads.js';
 import type { BridgeOptions, IngestOutcome } from './bridge.js';
 import type { PayloadFormat } from './normalize/index.js';
 
@@ -35,10 +35,6 @@ export interface SerializedError {
 export type ToBridgeThread = { type: 'ingest'; batch: IngestColumns } | { type: 'event'; id: number; event: DeviceEvent } | { type: 'close' };
 
 export type FromBridgeThread =
-  | { type: 'ready' }
-  | { type: 'start-failed'; message: string }
+  | CommonThreadMessage
   /** Ingests and events of one turn that settled: outcomes in `ids` order, failures with their error. */
-  | { type: 'settled'; ids: number[]; outcomes: IngestOutcome[]; failed: { id: number; error: SerializedError }[] }
-  | { type: 'metrics'; updates: MetricUpdate[] }
-  | { type: 'log'; line: string }
-  | { type: 'closed' };
+  | { type: 'settled'; ids: number[]; outcomes: IngestOutcome[]; failed: { id: number; error: SerializedError }[] };

@@ -3,10 +3,12 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { DeviceEvent } from '../core/reading.js';
 import { sluiceError, ErrorCodes } from '../core/errors.js';
-import { applyMetricUpdate, relayLogLine, startThreadModule } from '../core/threads.js';
+import { startThreadModule, superviseThread } from '../core/threads.js';
 import type { Bridge, IngestInput, IngestOutcome } from './bridge.js';
 import type { PayloadFormat } from './normalize/index.js';
-import type { BridgeThreadInput, FromBridgeThread, IngestColumns, SerializedError, ToBridgeThread } from './bridge-protocol.js';
+import type { BridgeThreadInput, FromBridgeThread, IngestColumns, ToBridgeThread } from './bridge-protocol.js';
+
+type BridgeThreadMessage = Extract<FromBridgeThread, { type: 'settled' }>;
 
 export interface BridgeThreadOptions {
   /** Tests swap in a stand-in thread; the default is bridge-worker next to this file. */
@@ -33,15 +35,9 @@ interface Waiting {
  */
 export async function createBridgeThread(input: BridgeThreadInput, deps: { logger: Logger; metrics: Metrics }, options: BridgeThreadOptions = {}): Promise<Bridge> {
   const log = deps.logger.child({ module: 'bridge-thread' });
-  const restartDelayMs = options.restartDelayMs ?? 1000;
-  const closeTimeoutMs = options.closeTimeoutMs ?? 30_000;
   const waiting = new Map<number, Waiting>();
   let nextId = 0;
-  let worker: Worker | undefined;
   let closing = false;
-  let restartTimer: NodeJS.Timeout | undefined;
-  /** Only a bridge that ran once is restarted; a failed first start fails start-up instead. */
-  let everReady = false;
 
   let outbox = emptyOutbox();
   let outboxScheduled = false;
@@ -53,15 +49,35 @@ export async function createBridgeThread(input: BridgeThreadInput, deps: { logge
     }
   }
 
-  function rebuild(error: SerializedError): Error {
-    return sluiceError(error.code ?? ErrorCodes.KAFKA_UNAVAILABLE, error.message, { retriable: error.retriable });
-  }
+  const thread = superviseThread<BridgeThreadMessage>({
+    name: 'bridge',
+    spawn: () => (options.workerUrl ? new Worker(options.workerUrl, { workerData: input }) : startThreadModule(import.meta.url, 'bridge-worker', input)),
+    log,
+    metrics: deps.metrics,
+    onMessage(message) {
+      for (let i = 0; i < message.ids.length; i++) {
+        const id = message.ids[i]!;
+        waiting.get(id)?.resolve(message.outcomes[i]!);
+        waiting.delete(id);
+      }
+      for (const { id, error } of message.failed) {
+        waiting.get(id)?.reject(sluiceError(error.code ?? ErrorCodes.KAFKA_UNAVAILABLE, error.message, { retriable: error.retriable }));
+        waiting.delete(id);
+      }
+    },
+    // Publishes the thread held fail as retriable: the gateway closes those connections and the devices resend.
+    onExit: (code) => failAll([...waiting.keys()], sluiceError(ErrorCodes.KAFKA_UNAVAILABLE, `bridge thread stopped (exit code ${code})`, { retriable: true })),
+    closeMessage: { type: 'close' } satisfies ToBridgeThread,
+    restartDelayMs: options.restartDelayMs ?? 1000,
+    closeTimeoutMs: options.closeTimeoutMs ?? 30_000,
+  });
 
   function flushOutbox(): void {
     outboxScheduled = false;
     const batch = outbox;
     outbox = emptyOutbox();
     if (batch.ids.length === 0) return;
+    const worker = thread.current();
     if (!worker) {
       failAll(batch.ids, sluiceError(ErrorCodes.KAFKA_UNAVAILABLE, 'bridge thread is restarting', { retriable: true }));
       return;
@@ -70,61 +86,7 @@ export async function createBridgeThread(input: BridgeThreadInput, deps: { logge
     worker.postMessage({ type: 'ingest', batch: columns } satisfies ToBridgeThread, [columns.payloads.buffer as ArrayBuffer]);
   }
 
-  function spawn(): Promise<void> {
-    const created = options.workerUrl ? new Worker(options.workerUrl, { workerData: input }) : startThreadModule(import.meta.url, 'bridge-worker', input);
-    return new Promise<void>((resolve, reject) => {
-      let ready = false;
-      created.on('message', (message: FromBridgeThread) => {
-        switch (message.type) {
-          case 'ready':
-            ready = true;
-            worker = created;
-            resolve();
-            break;
-          case 'start-failed':
-            reject(sluiceError(ErrorCodes.KAFKA_UNAVAILABLE, `bridge did not start: ${message.message}`, { retriable: true }));
-            void created.terminate();
-            break;
-          case 'settled':
-            for (let i = 0; i < message.ids.length; i++) {
-              const id = message.ids[i]!;
-              waiting.get(id)?.resolve(message.outcomes[i]!);
-              waiting.delete(id);
-            }
-            for (const { id, error } of message.failed) {
-              waiting.get(id)?.reject(rebuild(error));
-              waiting.delete(id);
-            }
-            break;
-          case 'metrics':
-            for (const update of message.updates) applyMetricUpdate(deps.metrics, update);
-            break;
-          case 'log':
-            relayLogLine(log, message.line);
-            break;
-          case 'closed':
-            break;
-        }
-      });
-      created.on('error', (error) => log.error({ err: error }, 'bridge thread failed'));
-      created.on('exit', (code) => {
-        if (worker === created) worker = undefined;
-        if (!ready) {
-          reject(sluiceError(ErrorCodes.KAFKA_UNAVAILABLE, `bridge thread exited with code ${code} while starting`, { retriable: true }));
-        }
-        failAll([...waiting.keys()], sluiceError(ErrorCodes.KAFKA_UNAVAILABLE, `bridge thread stopped (exit code ${code})`, { retriable: true }));
-        if (closing || !everReady) return;
-        log.error({ exitCode: code, restartInMs: restartDelayMs }, 'bridge thread exited; publishes it held fail (devices send them again); starting it again');
-        restartTimer = setTimeout(() => {
-          if (!closing) spawn().catch((error: unknown) => log.error({ err: (error as Error).message }, 'bridge thread did not start again; retrying'));
-        }, restartDelayMs);
-      });
-    }).then(() => {
-      everReady = true;
-    });
-  }
-
-  await spawn();
+  await thread.start();
   log.info({ producers: input.producers }, 'bridge running on its own thread');
 
   function submit(id: number, send: () => void): Promise<IngestOutcome> {
@@ -155,7 +117,7 @@ export async function createBridgeThread(input: BridgeThreadInput, deps: { logge
 
     async publishEvent(event: DeviceEvent) {
       if (closing) throw sluiceError(ErrorCodes.CLOSED, 'bridge is closed');
-      const current = worker;
+      const current = thread.current();
       if (!current) throw sluiceError(ErrorCodes.KAFKA_UNAVAILABLE, 'bridge thread is restarting', { retriable: true });
       const id = nextId++;
       await submit(id, () => current.postMessage({ type: 'event', id, event } satisfies ToBridgeThread));
@@ -168,19 +130,7 @@ export async function createBridgeThread(input: BridgeThreadInput, deps: { logge
       if (closing) return;
       flushOutbox();
       closing = true;
-      clearTimeout(restartTimer);
-      const current = worker;
-      if (current) {
-        const exited = new Promise<void>((resolve) => current.once('exit', () => resolve()));
-        current.postMessage({ type: 'close' } satisfies ToBridgeThread);
-        let timer: NodeJS.Timeout | undefined;
-        const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), closeTimeoutMs)));
-        if ((await Promise.race([exited.then(() => 'exited' as const), timedOut])) === 'timeout') {
-          log.warn({ timeoutMs: closeTimeoutMs }, 'bridge thread did not close in time; stopping it');
-          await current.terminate();
-        }
-        clearTimeout(timer);
-      }
+      await thread.close();
       failAll([...waiting.keys()], sluiceError(ErrorCodes.CLOSED, 'bridge closed before the queue acknowledged'));
     },
   };

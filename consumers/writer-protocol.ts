@@ -1,4 +1,4 @@
-import type { MetricUpdate } from '../core/threads.js';
+import type { CommonThreadMessage } from '../core/threads.js';
 import type { InfluxStoreOptions } from './stores/influx.js';
 import type { WriterOptions, WriterStatus } from './writer.js';
 
@@ -12,11 +12,4 @@ export interface WriterThreadInput {
 
 export type ToWriterThread = { type: 'start' } | { type: 'close' };
 
-export type FromWriterThread =
-  | { type: 'started' }
-  | { type: 'start-failed'; message: string }
-  | { type: 'status'; status: WriterStatus }
-  | { type: 'metric'; update: MetricUpdate }
-  /** One pino JSON line, logged again by the main thread's logger. */
-  | { type: 'log'; line: string }
-  | { type: 'closed' };
+export type FromWriterThread = CommonThreadMessage | { type: 'status'; status: WriterStatus };

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createKafkaBus } from '../core/streams/kafka.js';
-import { relayedMetrics, threadLogger } from '../core/threads.js';
+import { bufferedRelayedMetrics, threadLogger } from '../core/threads.js';
 import { createInfluxStore } from './stores/influx.js';
 import { createWriter, type WriterStatus } from './writer.js';
 import type { FromWriterThread, ToWriterThread, WriterThreadInput } from './writer-protocol.js';
@@ -16,7 +16,7 @@ const input = workerData as WriterThreadInput;
 const post = (message: FromWriterThread): void => port.postMessage(message);
 
 const logger = threadLogger(input.logLevel, 'writer', (line) => post({ type: 'log', line }));
-const metrics = relayedMetrics((update) => post({ type: 'metric', update }));
+const metrics = bufferedRelayedMetrics((updates) => post({ type: 'metrics', updates }), 100);
 const bus = createKafkaBus({ ...input.kafka, logger });
 const store = createInfluxStore(input.influx);
 const deadLettersReady = bus.createProducer();
@@ -51,6 +51,7 @@ async function close(): Promise<void> {
   } catch (error) {
     logger.warn({ err: error }, 'error while closing the writer thread');
   }
+  metrics.flush();
   post({ type: 'closed' });
   port.close();
 }
@@ -58,7 +59,7 @@ async function close(): Promise<void> {
 port.on('message', (message: ToWriterThread) => {
   if (message.type === 'start') {
     start().then(
-      () => post({ type: 'started' }),
+      () => post({ type: 'ready' }),
       (error: unknown) => post({ type: 'start-failed', message: error instanceof Error ? error.message : String(error) }),
     );
   } else {

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import { sluiceError, ErrorCodes } from './errors.js';
 
 /**
  * What the worker threads of one Sluice process share: starting a thread module, relaying its log lines
@@ -112,4 +113,116 @@ export function bufferedRelayedMetrics(post: (updates: MetricUpdate[]) => void, 
     else sums.set(key, { metric: update.metric, method: update.method, ...(labels ? { labels } : {}), value });
   });
   return new Proxy(metrics, { get: (target, name, receiver) => (name === 'flush' ? flush : Reflect.get(target, name, receiver)) }) as Metrics & { flush(): void };
+}
+
+/** What every Sluice thread says besides its own messages. */
+export type CommonThreadMessage =
+  | { type: 'ready' }
+  | { type: 'start-failed'; message: string }
+  | { type: 'metrics'; updates: MetricUpdate[] }
+  /** One pino JSON line, logged again by the main thread's logger. */
+  | { type: 'log'; line: string }
+  | { type: 'closed' };
+
+export interface SupervisedThreadOptions<Message extends { type: string }> {
+  /** For log lines: "bridge", "store writer". */
+  name: string;
+  spawn: () => Worker;
+  log: Logger;
+  metrics: Metrics;
+  /** The thread's own messages (everything but the common ones). */
+  onMessage: (message: Message) => void;
+  /** After the thread is gone, expectedly or not: fail what it held. */
+  onExit?: (exitCode: number) => void;
+  /** Sent once the thread says it is ready, and on every restart. */
+  startMessage?: unknown;
+  closeMessage: unknown;
+  restartDelayMs: number;
+  closeTimeoutMs: number;
+}
+
+export interface SupervisedThread {
+  /** Resolves when the thread is ready; a failed first start rejects (and is not retried). */
+  start(): Promise<void>;
+  /** The running thread, or undefined while it is restarting or after close. */
+  current(): Worker | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Runs one worker thread for the main thread: relays its logs and metrics, starts it again after
+ * `restartDelayMs` when it dies (once it has run; a failed first start fails start-up instead), and stops it on
+ * close, forcibly after `closeTimeoutMs`.
+ */
+export function superviseThread<Message extends { type: string }>(options: SupervisedThreadOptions<Message>): SupervisedThread {
+  const { log, name } = options;
+  let worker: Worker | undefined;
+  let closing = false;
+  let ranOnce = false;
+  let restartTimer: NodeJS.Timeout | undefined;
+
+  function spawn(): Promise<void> {
+    const created = options.spawn();
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      created.on('message', (message: CommonThreadMessage | Message) => {
+        switch (message.type) {
+          case 'ready':
+            ready = true;
+            ranOnce = true;
+            worker = created;
+            resolve();
+            break;
+          case 'start-failed':
+            reject(sluiceError(ErrorCodes.KAFKA_UNAVAILABLE, `${name} did not start: ${(message as { message: string }).message}`, { retriable: true }));
+            void created.terminate();
+            break;
+          case 'metrics':
+            for (const update of (message as { updates: MetricUpdate[] }).updates) applyMetricUpdate(options.metrics, update);
+            break;
+          case 'log':
+            relayLogLine(log, (message as { line: string }).line);
+            break;
+          case 'closed':
+            break;
+          default:
+            options.onMessage(message as Message);
+        }
+      });
+      created.on('error', (error) => log.error({ err: error }, `${name} thread failed`));
+      created.on('exit', (code) => {
+        if (worker === created) worker = undefined;
+        if (!ready) reject(sluiceError(ErrorCodes.KAFKA_UNAVAILABLE, `${name} thread exited with code ${code} while starting`, { retriable: true }));
+        options.onExit?.(code);
+        // A restart that fails to start ends here too, and is tried again.
+        if (closing || !ranOnce) return;
+        log.error({ exitCode: code, restartInMs: options.restartDelayMs }, `${name} thread exited; starting it again`);
+        restartTimer = setTimeout(() => {
+          if (!closing) spawn().catch((error: unknown) => log.error({ err: (error as Error).message }, `${name} thread did not start again; retrying`));
+        }, options.restartDelayMs);
+      });
+      if (options.startMessage !== undefined) created.postMessage(options.startMessage);
+    });
+  }
+
+  return {
+    start: spawn,
+    current: () => worker,
+    async close() {
+      if (closing) return;
+      closing = true;
+      clearTimeout(restartTimer);
+      const current = worker;
+      if (!current) return;
+      const exited = new Promise<void>((resolve) => current.once('exit', () => resolve()));
+      current.postMessage(options.closeMessage);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), options.closeTimeoutMs)));
+      if ((await Promise.race([exited.then(() => 'exited' as const), timedOut])) === 'timeout') {
+        log.warn({ timeoutMs: options.closeTimeoutMs }, `${name} thread did not close in time; stopping it`);
+        await current.terminate();
+      }
+      clearTimeout(timer);
+    },
+  };
 }

@@ -1,22 +1,11 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../../core/logger.js';
+import { capturedLogger } from '../../support/logs.js';
 import { createMetrics } from '../../../core/metrics.js';
 import { sluiceError, ErrorCodes } from '../../../core/errors.js';
 import type { StreamProducer } from '../../../core/seams.js';
 import { createBridge } from '../../../bridge/bridge.js';
 import { defaultNormalizeOptions } from '../../../bridge/normalize/index.js';
 
-function capturedLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger('info', { destination }), lines };
-}
 
 /** A producer that refuses while `down` is true, as kafkajs does when the broker is gone. */
 function switchableProducer() {
@@ -37,7 +26,7 @@ const RECOVERED = 'queue accepting records again';
 
 describe('bridge outage log', () => {
   it('logs one start and one end with the duration, a stall right after recovery being the same outage', async () => {
-    const { logger, lines } = capturedLogger();
+    const { logger, lines } = capturedLogger('info');
     const { producer, state } = switchableProducer();
     const bridge = createBridge(
       { lingerMs: 1, maxBatchRecords: 10, maxInflightRecords: 100, normalize: defaultNormalizeOptions, outageSettleMs: 300 },
@@ -65,7 +54,7 @@ describe('bridge outage log', () => {
   });
 
   it('declares the end at close when the settle window is still open', async () => {
-    const { logger, lines } = capturedLogger();
+    const { logger, lines } = capturedLogger('info');
     const { producer, state } = switchableProducer();
     const bridge = createBridge(
       { lingerMs: 1, maxBatchRecords: 10, maxInflightRecords: 100, normalize: defaultNormalizeOptions, outageSettleMs: 60_000 },

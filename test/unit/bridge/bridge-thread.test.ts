@@ -1,6 +1,6 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../core/logger.js';
+import { capturedLogger } from '../../support/logs.js';
 import { createMetrics } from '../../../core/metrics.js';
 import { defaultNormalizeOptions } from '../../../bridge/normalize/index.js';
 import { createBridgeThread } from '../../../bridge/bridge-thread.js';
@@ -8,16 +8,6 @@ import type { BridgeThreadInput } from '../../../bridge/bridge-protocol.js';
 
 const standIn = new URL('../../support/bridge-thread-stand-in.mjs', import.meta.url);
 
-function capturedLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger('debug', { destination }), lines };
-}
 
 function threadInput(crashes: number, maxInflightRecords = 1000): BridgeThreadInput & { batches: SharedArrayBuffer } {
   const batches = new SharedArrayBuffer(4);
