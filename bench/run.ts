@@ -17,7 +17,7 @@ import { runLoad, type LoadProgress } from './load.js';
 import { describeStages, scrapeStages, type Stages } from './stages.js';
 import { describeCpu, processCpuSeconds, startCpuWindow, type CpuProbe, type CpuReport } from './cpu.js';
 import { startSluiceChild, startVictoriaMetrics, type SluiceChild } from './processes.js';
-import { countPoints, exportPoints, runSelector } from './store.js';
+import { countPoints, exportPoints, runSelector, sampleExportStart } from './store.js';
 import { BENCH_METRIC, benchDeviceId, decodeSequence } from './payload.js';
 import { kafkaBaseline, mosquittoBaseline, type KafkaBaseline, type MosquittoBaseline } from './baselines.js';
 
@@ -161,17 +161,22 @@ async function connectLive(port: number, token: string, sampleIds: readonly stri
 function sampleStoreLatency(url: string, runId: string, sampleIds: string[]): { histogram: hdr.Histogram; measureFrom(epochMs: number): void; stop(): Promise<void> } {
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000, numberOfSignificantValueDigits: 3 });
   const seen = new Set<number>();
+  const newestStored = new Map<string, number>();
+  const runStartMs = Date.now();
   let timedFrom = Number.POSITIVE_INFINITY;
   let running = true;
   const loop = (async () => {
     while (running) {
       const pollAt = Date.now();
       try {
-        for (const series of await exportPoints(url, runSelector(runId, sampleIds), pollAt - 60_000)) {
+        for (const series of await exportPoints(url, runSelector(runId, sampleIds), sampleExportStart(newestStored, sampleIds, runStartMs))) {
+          const device = series.metric.device;
           series.values.forEach((value, i) => {
+            const ts = series.timestamps[i]!;
+            if (device !== undefined && ts > (newestStored.get(device) ?? Number.NEGATIVE_INFINITY)) newestStored.set(device, ts);
             if (seen.has(value)) return;
             seen.add(value);
-            if (series.timestamps[i]! >= timedFrom) histogram.recordValue(Math.max(1, pollAt - series.timestamps[i]!));
+            if (ts >= timedFrom) histogram.recordValue(Math.max(1, pollAt - ts));
           });
         }
       } catch {

@@ -35,3 +35,19 @@ export function runSelector(runId: string, deviceIds?: string[]): string {
   const devices = deviceIds && deviceIds.length > 0 ? `,device=~"${deviceIds.join('|')}"` : '';
   return `${BENCH_SERIES}{run="${runId}"${devices}}`;
 }
+
+/**
+ * Where the stored-latency sampler's next export starts. Each device's points reach the store in order (one
+ * partition, written in order), so nothing older than the oldest of the sampled devices' newest stored points
+ * can still be missing. Until every sampled device has a stored point, everything since `runStartMs` is read.
+ * A fixed look-back would miss points once the store lags more than it, and report a floor instead.
+ */
+export function sampleExportStart(newestStored: ReadonlyMap<string, number>, sampleIds: readonly string[], runStartMs: number, marginMs = 1000): number {
+  let oldest = Number.POSITIVE_INFINITY;
+  for (const id of sampleIds) {
+    const newest = newestStored.get(id);
+    if (newest === undefined) return runStartMs;
+    oldest = Math.min(oldest, newest);
+  }
+  return Math.max(runStartMs, oldest - marginMs);
+}
