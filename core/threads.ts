@@ -85,34 +85,57 @@ export function applyMetricUpdate(metrics: Metrics, update: MetricUpdate): void 
 
 /**
  * Like `relayedMetrics`, for code that counts per message: updates are held and posted together every
- * `intervalMs`, counter steps on the same metric and labels summed into one.
+ * `intervalMs`, counter steps on the same metric and labels summed into one. An unlabelled step only adds to a
+ * number, so counting per message stays cheap.
  */
 export function bufferedRelayedMetrics(post: (updates: MetricUpdate[]) => void, intervalMs: number): Metrics & { flush(): void } {
-  const sums = new Map<string, { metric: string; method: 'inc' | 'dec'; labels?: object; value: number }>();
+  const unlabelled = new Map<string, { inc: number; dec: number }>();
+  const labelled = new Map<string, { metric: string; method: 'inc' | 'dec'; labels: object; value: number }>();
   let others: MetricUpdate[] = [];
   const flush = (): void => {
-    if (sums.size === 0 && others.length === 0) return;
     const updates = others;
-    for (const { metric, method, labels, value } of sums.values()) updates.push({ metric, method, args: labels ? [labels, value] : [value] });
-    sums.clear();
     others = [];
-    post(updates);
+    for (const [metric, sums] of unlabelled) {
+      if (sums.inc !== 0) updates.push({ metric, method: 'inc', args: [sums.inc] });
+      if (sums.dec !== 0) updates.push({ metric, method: 'dec', args: [sums.dec] });
+    }
+    unlabelled.clear();
+    for (const { metric, method, labels, value } of labelled.values()) updates.push({ metric, method, args: [labels, value] });
+    labelled.clear();
+    if (updates.length > 0) post(updates);
   };
   setInterval(flush, intervalMs).unref();
-  const metrics = relayedMetrics((update) => {
-    if (update.method !== 'inc' && update.method !== 'dec') {
-      others.push(update);
+  const step = (metric: string, method: 'inc' | 'dec', first: unknown, second: unknown): void => {
+    if (typeof first !== 'object' || first === null) {
+      let sums = unlabelled.get(metric);
+      if (!sums) unlabelled.set(metric, (sums = { inc: 0, dec: 0 }));
+      sums[method] += typeof first === 'number' ? first : 1;
       return;
     }
-    const [first, second] = update.args;
-    const labels = typeof first === 'object' && first !== null ? first : undefined;
-    const value = typeof first === 'number' ? first : typeof second === 'number' ? second : 1;
-    const key = `${update.metric}\u0000${update.method}\u0000${labels ? JSON.stringify(labels) : ''}`;
-    const sum = sums.get(key);
+    const value = typeof second === 'number' ? second : 1;
+    const key = `${metric}\u0000${method}\u0000${JSON.stringify(first)}`;
+    const sum = labelled.get(key);
     if (sum) sum.value += value;
-    else sums.set(key, { metric: update.metric, method: update.method, ...(labels ? { labels } : {}), value });
+    else labelled.set(key, { metric, method, labels: first, value });
+  };
+  const relays = new Map<string, Record<string, (...args: unknown[]) => void>>();
+  return new Proxy({} as Metrics & { flush(): void }, {
+    get(_target, name) {
+      if (name === 'flush') return flush;
+      if (typeof name !== 'string') return undefined;
+      let relay = relays.get(name);
+      if (!relay) {
+        relay = {
+          inc: (first?: unknown, second?: unknown) => step(name, 'inc', first, second),
+          dec: (first?: unknown, second?: unknown) => step(name, 'dec', first, second),
+          set: (...args: unknown[]) => void others.push({ metric: name, method: 'set', args }),
+          observe: (...args: unknown[]) => void others.push({ metric: name, method: 'observe', args }),
+        };
+        relays.set(name, relay);
+      }
+      return relay;
+    },
   });
-  return new Proxy(metrics, { get: (target, name, receiver) => (name === 'flush' ? flush : Reflect.get(target, name, receiver)) }) as Metrics & { flush(): void };
 }
 
 /** What every Sluice thread says besides its own messages. */
