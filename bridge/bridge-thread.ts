@@ -89,30 +89,22 @@ export async function createBridgeThread(input: BridgeThreadInput, deps: { logge
   await thread.start();
   log.info({ producers: input.producers }, 'bridge running on its own thread');
 
-  function submit(id: number, send: () => void): Promise<IngestOutcome> {
-    return new Promise<IngestOutcome>((resolve, reject) => {
-      waiting.set(id, { resolve, reject });
-      send();
-    });
-  }
-
   return {
     ingest(publish: IngestInput) {
       if (closing) return Promise.reject(sluiceError(ErrorCodes.CLOSED, 'bridge is closed'));
       const id = nextId++;
-      return submit(id, () => {
-        outbox.ids.push(id);
-        outbox.deviceIds.push(publish.deviceId);
-        outbox.topics.push(publish.topic);
-        outbox.receivedAts.push(publish.receivedAt);
-        outbox.formats.push(publish.format ?? null);
-        outbox.payloads.push(publish.payload);
-        outbox.payloadBytes += publish.payload.length;
-        if (!outboxScheduled) {
-          outboxScheduled = true;
-          setImmediate(flushOutbox);
-        }
-      });
+      outbox.ids.push(id);
+      outbox.deviceIds.push(publish.deviceId);
+      outbox.topics.push(publish.topic);
+      outbox.receivedAts.push(publish.receivedAt);
+      outbox.formats.push(publish.format ?? null);
+      outbox.payloads.push(publish.payload);
+      outbox.payloadBytes += publish.payload.length;
+      if (!outboxScheduled) {
+        outboxScheduled = true;
+        setImmediate(flushOutbox);
+      }
+      return new Promise<IngestOutcome>((resolve, reject) => waiting.set(id, { resolve, reject }));
     },
 
     async publishEvent(event: DeviceEvent) {
@@ -120,7 +112,9 @@ export async function createBridgeThread(input: BridgeThreadInput, deps: { logge
       const current = thread.current();
       if (!current) throw sluiceError(ErrorCodes.KAFKA_UNAVAILABLE, 'bridge thread is restarting', { retriable: true });
       const id = nextId++;
-      await submit(id, () => current.postMessage({ type: 'event', id, event } satisfies ToBridgeThread));
+      const settled = new Promise<IngestOutcome>((resolve, reject) => waiting.set(id, { resolve, reject }));
+      current.postMessage({ type: 'event', id, event } satisfies ToBridgeThread);
+      await settled;
     },
 
     // Publishes handed over and not yet settled: each carries at least one reading, so the cap holds for readings too.

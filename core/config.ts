@@ -3,6 +3,12 @@ import { sluiceError, ErrorCodes } from './errors.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
+/** `true` or `false`, spelled out: anything else is a configuration error, not a silent false. */
+const flag = (byDefault: boolean) =>
+  z
+    .enum(['true', 'false'])
+    .default(byDefault ? 'true' : 'false')
+    .transform((value) => value === 'true');
 const optionalText = z
   .string()
   .trim()
@@ -48,16 +54,10 @@ export const configSchema = z.object({
   BRIDGE_MAX_BATCH_RECORDS: positiveInt.default(2000),
   BRIDGE_MAX_INFLIGHT_READINGS: positiveInt.default(200_000),
   BRIDGE_PRODUCERS: z.coerce.number().int().min(1).max(16).default(2),
-  BRIDGE_THREAD: z
-    .enum(['true', 'false'])
-    .default('true')
-    .transform((value) => value === 'true'),
+  BRIDGE_THREAD: flag(true),
   WRITER_BATCH_SIZE: positiveInt.default(5000),
   WRITER_FLUSH_MS: positiveInt.default(250),
-  WRITER_THREAD: z
-    .enum(['true', 'false'])
-    .default('false')
-    .transform((value) => value === 'true'),
+  WRITER_THREAD: flag(false),
   MEMORY_STORE_MAX_READINGS: positiveInt.default(1_000_000),
   LIVE_WINDOW_MINUTES: positiveInt.default(15),
   LIVE_WINDOW_MAX_READINGS: positiveInt.default(250_000),

@@ -58,25 +58,6 @@ export interface MetricUpdate {
   args: unknown[];
 }
 
-/**
- * Metrics for code running in a thread: every inc/dec/set/observe is posted to the main thread and applied
- * there (`applyMetricUpdate`). Meant for updates counted per batch, not per message.
- */
-export function relayedMetrics(post: (update: MetricUpdate) => void): Metrics {
-  const relays = new Map<string, Record<string, (...args: unknown[]) => void>>();
-  return new Proxy({} as Metrics, {
-    get(_target, metric) {
-      if (typeof metric !== 'string') return undefined;
-      let relay = relays.get(metric);
-      if (!relay) {
-        relay = Object.fromEntries(METRIC_METHODS.map((method) => [method, (...args: unknown[]) => post({ metric, method, args })]));
-        relays.set(metric, relay);
-      }
-      return relay;
-    },
-  });
-}
-
 export function applyMetricUpdate(metrics: Metrics, update: MetricUpdate): void {
   if (!METRIC_METHODS.includes(update.method)) return;
   const target = (metrics as unknown as Record<string, Partial<Record<MetricUpdate['method'], (...args: unknown[]) => void>> | undefined>)[update.metric];
@@ -84,9 +65,9 @@ export function applyMetricUpdate(metrics: Metrics, update: MetricUpdate): void 
 }
 
 /**
- * Like `relayedMetrics`, for code that counts per message: updates are held and posted together every
- * `intervalMs`, counter steps on the same metric and labels summed into one. An unlabelled step only adds to a
- * number, so counting per message stays cheap.
+ * Metrics for code running in a thread: inc/dec/set/observe are held and posted together every `intervalMs` (or
+ * on `flush()`), and applied on the main thread (`applyMetricUpdate`). Counter steps on the same metric and
+ * labels are summed into one; an unlabelled step only adds to a number, so counting per message stays cheap.
  */
 export function bufferedRelayedMetrics(post: (updates: MetricUpdate[]) => void, intervalMs: number): Metrics & { flush(): void } {
   const unlabelled = new Map<string, { inc: number; dec: number }>();
@@ -157,7 +138,7 @@ export interface SupervisedThreadOptions<Message extends { type: string }> {
   onMessage: (message: Message) => void;
   /** After the thread is gone, expectedly or not: fail what it held. */
   onExit?: (exitCode: number) => void;
-  /** Sent once the thread says it is ready, and on every restart. */
+  /** Posted as soon as the thread is spawned (and respawned), for threads that wait for it before starting. */
   startMessage?: unknown;
   closeMessage: unknown;
   restartDelayMs: number;

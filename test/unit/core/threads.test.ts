@@ -2,16 +2,17 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../core/logger.js';
 import { createMetrics } from '../../../core/metrics.js';
-import { applyMetricUpdate, bufferedRelayedMetrics, relayedMetrics, relayLogLine, threadLogger, type MetricUpdate } from '../../../core/threads.js';
+import { applyMetricUpdate, bufferedRelayedMetrics, relayLogLine, threadLogger, type MetricUpdate } from '../../../core/threads.js';
 
 describe('thread relays', () => {
   it('applies a thread’s counter, labelled counter and histogram updates to the main registry', async () => {
     const main = createMetrics();
     const updates: MetricUpdate[] = [];
-    const inThread = relayedMetrics((update) => updates.push(update));
+    const inThread = bufferedRelayedMetrics((posted) => updates.push(...posted), 60_000);
     inThread.storeWrites.inc(120);
     inThread.rejections.inc({ code: 'STORE_REJECTED' });
     inThread.storeWriteSeconds.observe(0.2);
+    inThread.flush();
     // Structured clone on the way, as between threads.
     for (const update of structuredClone(updates)) applyMetricUpdate(main, update);
 
