@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import * as hdr from 'hdr-histogram-js';
-import { Kafka, logLevel, CompressionTypes, Partitioners } from 'kafkajs';
+import { Kafka, logLevel, CompressionTypes, Partitioners } from '../core/streams/kafkajs.js';
 import { runLoad } from './load.js';
 import { startMosquitto } from './processes.js';
 import { benchDeviceId, benchPayload, sequenceValue } from './payload.js';

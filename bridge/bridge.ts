@@ -122,6 +122,9 @@ export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
         metrics.producerBatchSeconds.observe((performance.now() - started) / 1000);
         metrics.inflightReadings.dec(items.length);
       },
+      // kafkajs has already retried within the send; once a leader election is over, the next attempt should not
+      // be far away (this bounds the PUBACK delay a broker failure adds), and a total outage costs little.
+      retryDelayMs: (attempt) => Math.min(100 * 2 ** attempt, 1000),
       onFlushError: (error) => {
         metrics.producerRetries.inc();
         outage.begin(error, performance.now());

@@ -33,7 +33,7 @@ import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel } from '../core/streams/kafkajs.js';
 
 export type ServiceName = 'kafka' | 'victoria-metrics';
 type Log = (line: string) => void;

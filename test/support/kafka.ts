@@ -1,4 +1,4 @@
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel } from '../../core/streams/kafkajs.js';
 
 export interface KafkaRecord {
   key: string;
