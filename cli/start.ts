@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import type { Config } from '../core/config.js';
+import { writerGroupId, type Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { createMetrics } from '../core/metrics.js';
 import { createFleetState, mergeByPoint } from '../core/fleet-state.js';
@@ -89,7 +89,7 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
     let writer: Writer | undefined;
     if (roles.has('writer')) {
       const writerOptions = {
-        groupId: `${config.KAFKA_CLIENT_ID}-writer`,
+        groupId: writerGroupId(config),
         concurrency: config.KAFKA_PARTITIONS,
         batchSize: config.WRITER_BATCH_SIZE,
         flushMs: config.WRITER_FLUSH_MS,
@@ -113,6 +113,18 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
       await started.start();
       closers.push({ name: 'writer', close: () => started.close() });
       readiness.push({ name: 'writer', check: async () => started.status().state !== 'unauthorized' });
+      if (production) {
+        // A group shared with another deployment leaves partitions unread while every member looks busy. (The
+        // embedded queue lives in this process, with this writer its group's only member.)
+        readiness.push({
+          name: 'writer-group',
+          check: async () => started.status().group?.ready === true,
+          note: () => {
+            const group = started.status().group;
+            return group ? group.note : 'the writer has not joined its consumer group yet';
+          },
+        });
+      }
     }
 
     const fleet = createFleetState({
@@ -131,7 +143,7 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
           token: config.DASHBOARD_TOKEN,
           mode: config.mode,
           roles: [...roles],
-          ...(production ? { kafka: { brokers: config.kafkaBrokers, clientId: config.KAFKA_CLIENT_ID, groups: [{ groupId: `${config.KAFKA_CLIENT_ID}-writer`, topic: `${config.KAFKA_TOPIC_PREFIX}.telemetry` }] } } : {}),
+          ...(production ? { kafka: { brokers: config.kafkaBrokers, clientId: config.KAFKA_CLIENT_ID, groups: [{ groupId: writerGroupId(config), topic: `${config.KAFKA_TOPIC_PREFIX}.telemetry` }] } } : {}),
         },
         {
           metrics,

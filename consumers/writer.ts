@@ -1,7 +1,7 @@
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { DeadLetter, Reading } from '../core/reading.js';
-import type { ReadingStore, RecordBatch, StreamBus, StreamConsumer, StreamProducer } from '../core/seams.js';
+import type { ReadingStore, RecordBatch, StreamAssignment, StreamBus, StreamConsumer, StreamProducer } from '../core/seams.js';
 import { createBatcher, type Batcher } from '../core/batcher.js';
 import { isSluiceError, ErrorCodes } from '../core/errors.js';
 import { decodeReadings } from './decode.js';
@@ -34,6 +34,59 @@ export interface WriterStatus {
   state: 'starting' | 'writing' | 'retrying' | 'unauthorized' | 'stopped';
   lastError?: string;
   failingSince?: number;
+  /** The consumer group as of its latest join (see writerGroupVerdict); absent until the first join was looked at. */
+  group?: { id: string; ready: boolean; note?: string };
+}
+
+export interface WriterGroupVerdict {
+  /** False when telemetry partitions go unread, or may: readiness turns red. */
+  ready: boolean;
+  /** Why not ready, or why ready while holding nothing (a member standing by). */
+  note?: string;
+}
+
+const SHARED_GROUP_HINT = 'give each deployment its own group (the default group id includes KAFKA_TOPIC_PREFIX; check KAFKA_WRITER_GROUP)';
+
+/**
+ * Whether the writer group reads every telemetry partition, judged from this member's assignment at the latest
+ * join. A member holding nothing is fine when the group has more members than partitions (`--scale` past the
+ * partition count: it stands by and takes over when a member leaves), and not when the group id is shared with
+ * consumers of other topics: then partitions are handed to members that drop them, unread, and readings pile
+ * up in Kafka unstored. When the group could not be inspected, a member holding nothing is not ready.
+ */
+export function writerGroupVerdict(assignment: StreamAssignment): WriterGroupVerdict {
+  const group = `writer group ${assignment.groupId}`;
+  const inspected = assignment.members !== undefined && assignment.streams.every((s) => s.unread !== undefined);
+  const unread = assignment.streams.filter((s) => (s.unread?.length ?? 0) > 0);
+  const unreadText = unread.map((s) => `partition${s.unread!.length === 1 ? '' : 's'} ${s.unread!.join(', ')} of ${s.topic}`).join(' and ');
+  const held = assignment.streams.reduce((n, s) => n + s.assigned.length, 0);
+  const available = assignment.streams.reduce((n, s) => n + s.partitions, 0);
+  const sizes = assignment.streams.map((s) => `${s.topic} has ${s.partitions}`).join(', ');
+  const mine = assignment.streams.map((s) => `${s.assigned.length ? s.assigned.join(', ') : 'none'} of the ${s.partitions} of ${s.topic}`).join('; ');
+
+  if (assignment.foreignTopics.length > 0) {
+    const loss = unread.length > 0 ? `${unreadText} ${unread.length === 1 && unread[0]!.unread!.length === 1 ? 'is' : 'are'} read by no one` : `this member reads ${mine}`;
+    return {
+      ready: false,
+      note: `${group} is shared with consumers of other topics (${assignment.foreignTopics.join(', ')}), probably another deployment: ${loss}; ${SHARED_GROUP_HINT}`,
+    };
+  }
+  if (unread.length > 0) {
+    return { ready: false, note: `${group} leaves ${unreadText} unread: no member holds them` };
+  }
+  if (held === 0 && available > 0) {
+    if (inspected) {
+      return {
+        ready: true,
+        note: `${group} has no partitions for this member: its ${assignment.members} members share ${available === 1 ? 'the 1 partition' : `the ${available} partitions`} (${sizes}), so it stands by and takes over when a member leaves`,
+      };
+    }
+    return {
+      ready: false,
+      note: `${group} has no partitions assigned although ${sizes}: another consumer group member with other topics may share this group id, or the group has more members than partitions and this member stands by (the group could not be described to tell which); if shared, ${SHARED_GROUP_HINT}`,
+    };
+  }
+  return { ready: true };
 }
 
 export interface Writer {
@@ -136,6 +189,24 @@ export function createWriter(options: WriterOptions, deps: WriterDeps): Writer {
     await deps.deadLetters.send('deadletter', [{ key: reading.deviceId, value: JSON.stringify(letter), timestamp: Date.now() }]);
   }
 
+  /** After each join of the group: readiness follows the verdict, and a change of verdict is logged once. */
+  function onAssignment(assignment: StreamAssignment): void {
+    const verdict = writerGroupVerdict(assignment);
+    const before = status.group;
+    status.group = { id: assignment.groupId, ready: verdict.ready, ...(verdict.note ? { note: verdict.note } : {}) };
+    if (before && before.ready === verdict.ready && before.note === verdict.note) return;
+    const fields = {
+      groupId: assignment.groupId,
+      assigned: Object.fromEntries(assignment.streams.map((s) => [s.topic, s.assigned])),
+      partitions: Object.fromEntries(assignment.streams.map((s) => [s.topic, s.partitions])),
+      ...(assignment.members !== undefined ? { members: assignment.members } : {}),
+      ...(assignment.foreignTopics.length > 0 ? { foreignTopics: assignment.foreignTopics } : {}),
+    };
+    if (!verdict.ready) log.warn(fields, `not ready: ${verdict.note}`);
+    else if (verdict.note) log.info(fields, verdict.note);
+    else if (before && !before.ready) log.info(fields, `writer group ${assignment.groupId} reads every partition again`);
+  }
+
   async function handle(batch: RecordBatch): Promise<void> {
     const { readings, invalid } = decodeReadings(batch.records);
     if (invalid.length > 0) {
@@ -161,6 +232,7 @@ export function createWriter(options: WriterOptions, deps: WriterDeps): Writer {
         concurrency: options.concurrency,
         // Readings wait up to flushMs for a store write anyway; fetching more at once costs less per reading.
         fetchWaitMs: Math.min(options.flushMs, 100),
+        onAssignment,
       });
       await consumer.run(handle);
       if (status.state === 'starting') status.state = 'writing';

@@ -41,6 +41,14 @@ export const configSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" or "-" only')
     .default('iot'),
+  /** Empty: derived from the client id and the topic prefix (see writerGroupId). */
+  KAFKA_WRITER_GROUP: optionalText.pipe(
+    z
+      .string()
+      .max(249)
+      .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" or "-" only')
+      .optional(),
+  ),
   KAFKA_PARTITIONS: positiveInt.default(6),
   KAFKA_REPLICATION_FACTOR: positiveInt.default(1),
   KAFKA_COMPRESSION: z.enum(['none', 'gzip']).default('none'),
@@ -118,6 +126,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     });
   }
   return Object.freeze({ ...raw, mode: hasKafka ? 'production' : 'embedded', kafkaBrokers: Object.freeze(kafkaBrokers) });
+}
+
+/**
+ * The store writer's Kafka consumer group, the one place it is spelled out (wiring, dashboard lag, tests).
+ * It includes the topic prefix (DESIGN §2): two deployments sharing a Kafka cluster and a client id never
+ * share a group, which would hand each writer the other's partitions (and kafkajs drops those, unread).
+ */
+export function writerGroupId(config: Pick<RawConfig, 'KAFKA_CLIENT_ID' | 'KAFKA_TOPIC_PREFIX' | 'KAFKA_WRITER_GROUP'>): string {
+  return config.KAFKA_WRITER_GROUP ?? `${config.KAFKA_CLIENT_ID}-${config.KAFKA_TOPIC_PREFIX}-writer`;
 }
 
 export const configVariableNames: readonly string[] = Object.keys(configSchema.shape);

@@ -54,6 +54,31 @@ export interface ConsumerOptions {
    * (in the consumer and in Kafka) than many tiny ones. Latency-sensitive readers keep it short.
    */
   fetchWaitMs?: number;
+  /** Called for a group member after every join of its group, with what it was given (see StreamAssignment). */
+  onAssignment?: (assignment: StreamAssignment) => void;
+}
+
+/**
+ * What a group member was given at its group's latest join, and what the group as a whole reads. A member may
+ * get nothing when the group has more members than partitions (it stands by); partitions that no member
+ * subscribed to them holds are read by no one, which happens when the group id is shared with consumers of
+ * other topics (another deployment).
+ */
+export interface StreamAssignment {
+  groupId: string;
+  /** Per subscribed stream: its name in the queue, how many partitions it has, the ones this member reads. */
+  streams: {
+    stream: StreamName;
+    topic: string;
+    partitions: number;
+    assigned: number[];
+    /** Partitions no member subscribed to this stream reads; absent when the group could not be inspected. */
+    unread?: number[];
+  }[];
+  /** Members of the group, this one included; absent when the group could not be inspected. */
+  members?: number;
+  /** Topics of other consumers in this group: handed to this member without its subscribing, or subscribed by other members. */
+  foreignTopics: string[];
 }
 
 /**
@@ -64,6 +89,8 @@ export type BatchHandler = (batch: RecordBatch) => Promise<void>;
 
 export interface StreamConsumer {
   run(handler: BatchHandler): Promise<void>;
+  /** A group member's assignment at its latest join (also passed to `onAssignment`); undefined before the first one. */
+  assignment(): StreamAssignment | undefined;
   close(): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { Kafka, logLevel, type Admin } from '../core/streams/kafkajs.js';
 import type { GroupLag, LagReport } from './protocol.js';
 
 export type { LagReport } from './protocol.js';

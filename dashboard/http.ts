@@ -14,6 +14,8 @@ export { SESSION_COOKIE };
 export interface ReadinessCheck {
   name: string;
   check: () => Promise<boolean>;
+  /** Why the check is red, or something an operator should know while it is green; shown under `notes`. */
+  note?: () => string | undefined;
 }
 
 export interface HttpApiDeps {
@@ -65,7 +67,15 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps, publicPat
       deps.readiness.map(async ({ name, check }) => ({ name, ok: await check().catch(() => false) })),
     );
     const ready = results.every((r) => r.ok);
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks: Object.fromEntries(results.map((r) => [r.name, r.ok])) });
+    const notes = deps.readiness.flatMap(({ name, note }) => {
+      const text = note?.();
+      return text ? [[name, text] as const] : [];
+    });
+    return reply.code(ready ? 200 : 503).send({
+      status: ready ? 'ready' : 'not-ready',
+      checks: Object.fromEntries(results.map((r) => [r.name, r.ok])),
+      ...(notes.length > 0 ? { notes: Object.fromEntries(notes) } : {}),
+    });
   });
 
   app.get('/metrics', async (_request, reply) => {

@@ -9,6 +9,7 @@ import type {
   StreamBus,
   StreamConsumer,
   StreamName,
+  StreamAssignment,
   StreamProducer,
 } from '../seams.js';
 import { STREAM_NAMES } from '../seams.js';
@@ -36,8 +37,11 @@ interface Group {
 }
 
 interface EmbeddedConsumerState {
+  streams: readonly StreamName[];
   assigned: Set<string>;
   wake: () => void;
+  /** Tells the consumer its assignment after a rebalance. */
+  report: (assignment: StreamAssignment) => void;
 }
 
 /**
@@ -118,7 +122,16 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): StreamBus {
   }
 
   function createConsumer(consumerOptions: ConsumerOptions): StreamConsumer {
-    const state: EmbeddedConsumerState = { assigned: new Set(), wake: () => undefined };
+    let assignment: StreamAssignment | undefined;
+    const state: EmbeddedConsumerState = {
+      streams: consumerOptions.streams,
+      assigned: new Set(),
+      wake: () => undefined,
+      report: (reported) => {
+        assignment = reported;
+        consumerOptions.onAssignment?.(reported);
+      },
+    };
     const ownPositions = new Map<string, number>();
     let running = false;
     let stopped = false;
@@ -206,6 +219,7 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): StreamBus {
         if (group) {
           group.members.add(state);
           rebalance(group, consumerOptions.streams);
+          reportAssignments(consumerOptions.groupId!, group);
         } else {
           for (const stream of consumerOptions.streams) {
             for (let index = 0; index < partitionCount; index++) position(slot(stream, index), stream, index);
@@ -220,9 +234,11 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): StreamBus {
         if (group) {
           group.members.delete(state);
           rebalance(group, consumerOptions.streams);
+          reportAssignments(consumerOptions.groupId!, group);
         }
         consumers.delete(consumer);
       },
+      assignment: () => assignment,
     };
     consumers.add(consumer);
     return consumer;
@@ -250,6 +266,30 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): StreamBus {
       }
     }
     for (const member of members) member.wake();
+  }
+
+  /** What each member of a group now reads, as a Kafka consumer learns it at a join. */
+  function reportAssignments(groupId: string, group: Group): void {
+    const members = [...group.members];
+    for (const member of members) {
+      const foreignTopics = new Set(members.flatMap((m) => m.streams).filter((stream) => !member.streams.includes(stream)));
+      member.report({
+        groupId,
+        streams: member.streams.map((stream) => {
+          const held = (m: EmbeddedConsumerState, index: number) => m.streams.includes(stream) && m.assigned.has(slot(stream, index));
+          const all = Array.from({ length: partitionCount }, (_, index) => index);
+          return {
+            stream,
+            topic: stream,
+            partitions: partitionCount,
+            assigned: all.filter((index) => held(member, index)),
+            unread: all.filter((index) => !members.some((m) => held(m, index))),
+          };
+        }),
+        members: members.length,
+        foreignTopics: [...foreignTopics].sort(),
+      });
+    }
   }
 
   return {

@@ -1,7 +1,6 @@
-// First: replaces a quadratic kafkajs internal before kafkajs loads (see the module).
-import './kafkajs-grouping.js';
-import { Kafka, logLevel as KafkaLogLevel, CompressionTypes, type Admin, type ICustomPartitioner, type Consumer, type EachBatchPayload, type Producer, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, CompressionTypes, type Message, type Admin, type ICustomPartitioner, type Consumer, type EachBatchPayload, type Producer, type LogEntry } from './kafkajs.js';
 import type { Logger } from '../logger.js';
+import { acknowledgedBeforeFailure } from './kafkajs-patches.js';
 import { sluiceError, ErrorCodes } from '../errors.js';
 import type {
   BatchHandler,
@@ -14,6 +13,8 @@ import type {
 } from '../seams.js';
 import { STREAM_NAMES } from '../seams.js';
 import { murmur2, partitionForKey } from '../murmur2.js';
+import type { StreamAssignment } from '../seams.js';
+import { inspectGroupJoin } from './kafka-group.js';
 
 export interface KafkaBusOptions {
   brokers: readonly string[];
@@ -103,21 +104,35 @@ export function createKafkaBus(options: KafkaBusOptions): StreamBus {
         await producer.disconnect();
       };
       closers.add(close);
-      const toMessages = (records: OutgoingRecord[]) =>
-        records.map((r) => ({ key: r.key, value: r.value, timestamp: r.timestamp === undefined ? undefined : String(r.timestamp) }));
+      // Records Kafka acknowledged in a send that failed as a whole (other partitions' leaders were down). The
+      // caller retries the same records; these must not go again: under a new sequence number a record already
+      // written would be written twice. Weak: forgotten with the batch.
+      const acknowledgedEarlier = new WeakSet<OutgoingRecord>();
       const sendBatch = async (batches: { stream: StreamName; records: OutgoingRecord[] }[]): Promise<void> => {
+        const sent: { record: OutgoingRecord; message: Message }[] = [];
         const topicMessages = batches
-          .filter((b) => b.records.length > 0)
-          .map((b) => ({ topic: topicName(options.topicPrefix, b.stream), messages: toMessages(b.records) }));
+          .map((b) => ({
+            topic: topicName(options.topicPrefix, b.stream),
+            messages: b.records
+              .filter((record) => !acknowledgedEarlier.has(record))
+              .map((record) => {
+                const message = { key: record.key, value: record.value, timestamp: record.timestamp === undefined ? undefined : String(record.timestamp) };
+                sent.push({ record, message });
+                return message;
+              }),
+          }))
+          .filter((t) => t.messages.length > 0);
         if (topicMessages.length === 0) return;
         try {
           await producer.sendBatch({ topicMessages, acks: -1, compression: options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None });
         } catch (error) {
-          const count = topicMessages.reduce((n, t) => n + t.messages.length, 0);
+          const acknowledged = acknowledgedBeforeFailure(error);
+          for (const { record, message } of sent) if (acknowledged.has(message)) acknowledgedEarlier.add(record);
+          const count = sent.length - acknowledged.size;
           const permanent = permanentKafkaErrorType(error);
           throw sluiceError(
             permanent ? ErrorCodes.KAFKA_REJECTED : ErrorCodes.KAFKA_UNAVAILABLE,
-            `kafka did not accept ${count} records: ${(error as Error).message}${permanent ? ` (${permanent})` : ''}`,
+            `kafka did not accept ${count} of ${sent.length} records: ${(error as Error).message}${permanent ? ` (${permanent})` : ''}`,
             { retriable: !permanent, cause: error },
           );
         }
@@ -200,6 +215,20 @@ function createKafkaStreamConsumer(
   let restartTimer: NodeJS.Timeout | undefined;
   let lastCommitAt = 0;
   let commitTimer: NodeJS.Timeout | undefined;
+  // What this member was given at the latest join, inspected against its whole group (./kafka-group.ts).
+  let assignment: StreamAssignment | undefined;
+  let joins = 0;
+  let notSubscribed: string[] = [];
+  function reportJoin(memberId: string, assigned: Record<string, number[]>): void {
+    const join = ++joins;
+    const joined = { groupId, memberId, topics: new Map(topics.map((t) => [t, streamOf.get(t)!])), assigned, notSubscribed: notSubscribed.splice(0) };
+    void inspectGroupJoin(kafka, joined, options.partitions).then((inspected) => {
+      // A newer join supersedes this one.
+      if (join !== joins || stopping) return;
+      assignment = inspected;
+      consumerOptions.onAssignment?.(inspected);
+    });
+  }
 
   /** Processed but not yet committed: the next offset to read, per topic and partition. */
   const uncommitted = new Map<string, { topic: string; partition: number; offset: string }>();
@@ -266,7 +295,9 @@ function createKafkaStreamConsumer(
       // Kafka answers a fetch when it holds this much or after fetchWaitMs, whichever comes first.
       minBytes: FETCH_MIN_BYTES,
       maxWaitTimeInMs: consumerOptions.fetchWaitMs ?? 100,
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10_000 },
+      // kafkajs restarts the whole fetch loop (every broker's partitions) after a fetch from a broker that died, and
+      // waits longer each time: capped low, reading resumes within 2 s of the partition's new leader being known.
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 2000 },
     });
     consumer = current;
     // Group changes are rare and explain pauses, so they are logged.
@@ -277,7 +308,10 @@ function createKafkaStreamConsumer(
       for (const [key, pending] of uncommitted) {
         if (!payload.memberAssignment[pending.topic]?.includes(pending.partition)) uncommitted.delete(key);
       }
+      if (isGroupMember) reportJoin(payload.memberId, payload.memberAssignment);
     });
+    // Sent just before GROUP_JOIN when the group's leader handed us topics we did not subscribe to (kafkajs drops them).
+    current.on(current.events.RECEIVED_UNSUBSCRIBED_TOPICS, ({ payload }) => void (notSubscribed = [...payload.topicsNotSubscribed]));
     current.on(current.events.REBALANCING, () => log.info(who, 'consumer group rebalancing'));
     current.on(current.events.CRASH, ({ payload }) => {
       if (payload.restart || stopping) {
@@ -353,6 +387,7 @@ function createKafkaStreamConsumer(
 
   return {
     run: (handler: BatchHandler) => start(handler),
+    assignment: () => assignment,
     close,
   };
 }

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Producer } from '../../core/streams/kafkajs.js';
 import { createKafkaBus } from '../../core/streams/kafka.js';
 import { createMetrics } from '../../core/metrics.js';
 import { createLogger } from '../../core/logger.js';
 import { createWriter } from '../../consumers/writer.js';
+import { writerGroupId } from '../../core/config.js';
 import { createInfluxStore } from '../../consumers/stores/influx.js';
 import type { Reading } from '../../core/reading.js';
 import { startPrivateVictoria, type PrivateVictoria } from '../support/victoria.js';
@@ -147,21 +148,22 @@ describe('writer against a real store', () => {
       const devicePrefix = `w2-${runId}-`;
       const producer = await createTopicProducer(prefix, 6);
       const writers = [await startWriter(prefix), await startWriter(prefix)];
+      const groupId = writerGroupId({ KAFKA_CLIENT_ID: `wp-${prefix}`, KAFKA_TOPIC_PREFIX: prefix });
       const admin = new Kafka({ clientId: 'assert', brokers: kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
       await admin.connect();
       try {
         // Both members must have joined before the data arrives, so that both take a share of it.
         await expect
-          .poll(async () => (await admin.describeGroups([`wp-${prefix}-writer`])).groups[0]?.members.length, { timeout: 30_000 })
+          .poll(async () => (await admin.describeGroups([groupId])).groups[0]?.members.length, { timeout: 30_000 })
           .toBe(2);
-        const group = (await admin.describeGroups([`wp-${prefix}-writer`])).groups[0]!;
+        const group = (await admin.describeGroups([groupId])).groups[0]!;
         expect(group.state).toBe('Stable');
         await produce(producer, prefix, readingsFor(devicePrefix, 0, 6000, 60));
         await expectStoredExactly(vm.url, devicePrefix, 6000);
         // Each member owns part of the partitions: committed offsets exist for all six (commits are coalesced,
         // at most a second apart).
         const committedPartitions = async () => {
-          const offsets = await admin.fetchOffsets({ groupId: `wp-${prefix}-writer`, topics: [`${prefix}.telemetry`] });
+          const offsets = await admin.fetchOffsets({ groupId, topics: [`${prefix}.telemetry`] });
           return offsets[0]!.partitions.filter((p) => Number(p.offset) > 0).length;
         };
         await expect.poll(committedPartitions, { timeout: 10_000, interval: 200 }).toBe(6);

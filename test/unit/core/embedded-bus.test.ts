@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEmbeddedBus } from '../../../core/streams/embedded.js';
 import { partitionForKey } from '../../../core/murmur2.js';
-import type { RecordBatch, StreamBus } from '../../../core/seams.js';
+import type { RecordBatch, StreamAssignment, StreamBus } from '../../../core/seams.js';
 
 let bus: StreamBus | undefined;
 afterEach(async () => {
@@ -68,6 +68,24 @@ describe('embedded bus', () => {
     expect(collect(two).length).toBeGreaterThan(0);
     const partitionsOne = new Set(one.map((b) => b.partition));
     for (const b of two) expect(partitionsOne.has(b.partition)).toBe(false);
+  });
+
+  it('tells each group member its assignment after every rebalance, including a member standing by', async () => {
+    bus = createEmbeddedBus({ partitions: 2 });
+    const reported: StreamAssignment[][] = [[], [], []];
+    const consumers = reported.map((into) => bus!.createConsumer({ groupId: 'g', streams: ['telemetry'], from: 'earliest', onAssignment: (a) => void into.push(a) }));
+    await consumers[0]!.run(async () => undefined);
+    expect(consumers[0]!.assignment()).toEqual({ groupId: 'g', streams: [{ stream: 'telemetry', topic: 'telemetry', partitions: 2, assigned: [0, 1], unread: [] }], members: 1, foreignTopics: [] });
+    await consumers[1]!.run(async () => undefined);
+    await consumers[2]!.run(async () => undefined);
+    const held = consumers.map((c) => c.assignment()!.streams[0]!.assigned);
+    expect(held.flat().sort()).toEqual([0, 1]);
+    expect(held.filter((partitions) => partitions.length === 0)).toHaveLength(1);
+    for (const consumer of consumers) expect(consumer.assignment()).toMatchObject({ members: 3, foreignTopics: [], streams: [{ unread: [] }] });
+    expect(reported[0]).toHaveLength(3);
+    await consumers[2]!.close();
+    expect(consumers[0]!.assignment()!.members).toBe(2);
+    expect(bus.createConsumer({ streams: ['telemetry'], from: 'earliest' }).assignment()).toBeUndefined();
   });
 
   it('a group-less reader from "latest" sees only new records', async () => {
