@@ -1,9 +1,10 @@
 import uPlot from 'uplot';
 import type { DeadLetterSummary, DeviceEventMessage, FleetRow, LiveReading, ReadingValue } from '../protocol.js';
 import { axes, themeColor } from './chart.js';
+import { BLANK, mergeNewestFirst, reloadSince } from './connection.js';
 import type { FleetStore } from './fleet-store.js';
 import { formatAge, formatRate, formatTime, formatValue, h, numeric, setText, unitLabel } from './format.js';
-import type { Live } from './live.js';
+import { signInAgain, type Live } from './live.js';
 import { createRenderLoop } from './schedule.js';
 import type { View } from './view.js';
 
@@ -17,6 +18,8 @@ const WINDOW_MS = 15 * 60_000;
 const MAX_POINTS = 6000;
 const MAX_LIST = 50;
 const RENDER_MS = 250;
+/** After a reconnect the window is fetched again from a little before the newest reading the page has. */
+const RELOAD_OVERLAP_MS = 60_000;
 
 interface Series {
   metric: string;
@@ -36,6 +39,11 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
   const events: DeviceEventMessage[] = [];
   const deadLetters: DeadLetterSummary[] = [];
   let loaded = false;
+  let reloading = false;
+  let mounted = false;
+  let wasLost = false;
+  /** Newest reading time the page has (device time, epoch ms). */
+  let newestTs = Number.NEGATIVE_INFINITY;
   const early: LiveReading[] = [];
   let listsDirty = true;
   let off: (() => void) | undefined;
@@ -79,6 +87,7 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
 
   function add(reading: { metric: string; value: ReadingValue; unit?: string; ts: number }): void {
     const s = seriesFor(reading.metric);
+    if (reading.ts > newestTs) newestTs = reading.ts;
     s.latest = reading.value;
     if (reading.unit) s.unit = reading.unit;
     s.dirty = true;
@@ -160,7 +169,7 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
     statusBadge.dataset.status = status;
     const since = row?.statusSince !== undefined ? ` · ${formatAge(Date.now() + store.skewMs - row.statusSince)}` : '';
     setText(statusBadge.querySelector('.status-text')!, `${status}${since}`);
-    setText(rate, row ? `${formatRate(row.msgsPerSec)} msg/s` : '– msg/s');
+    setText(rate, row && store.live ? `${formatRate(row.msgsPerSec)} msg/s` : `${BLANK} msg/s`);
     setText(seen, row && row.lastSeen > 0 ? `last seen ${formatAge(Date.now() + store.skewMs - row.lastSeen)} ago` : 'never seen');
   }
 
@@ -195,19 +204,25 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
     renderLists();
   }
 
+  /**
+   * The recent window and activity. The first time: the whole window. After a reconnect: from a little before
+   * the newest reading the page has (what the server received meanwhile, or all it has after a restart), merged.
+   */
   async function load(): Promise<void> {
-    const since = Date.now() - WINDOW_MS;
+    const since = reloadSince(Date.now(), WINDOW_MS, loaded ? newestTs : undefined, RELOAD_OVERLAP_MS);
     const [readingsResponse, activityResponse] = await Promise.all([
       fetch(`/api/devices/${encodeURIComponent(deviceId)}/readings?since=${since}&limit=${MAX_POINTS * 8}`),
       fetch(`/api/devices/${encodeURIComponent(deviceId)}/activity`),
     ]);
-    if (readingsResponse.status === 401) return window.location.assign('/login');
+    if (readingsResponse.status === 401 || activityResponse.status === 401) return signInAgain();
+    if (!readingsResponse.ok) throw new Error(`HTTP ${readingsResponse.status}`);
     const body = (await readingsResponse.json()) as { readings: { metric: string; value: ReadingValue; unit?: string; ts: number }[] };
+    const activity = activityResponse.ok ? ((await activityResponse.json()) as { events: DeviceEventMessage[]; deadLetters: DeadLetterSummary[] }) : undefined;
+    if (!mounted) return;
     for (const r of body.readings) add(r);
-    if (activityResponse.ok) {
-      const activity = (await activityResponse.json()) as { events: DeviceEventMessage[]; deadLetters: DeadLetterSummary[] };
-      events.push(...activity.events.slice(0, MAX_LIST));
-      deadLetters.push(...activity.deadLetters.slice(0, MAX_LIST));
+    if (activity) {
+      mergeNewestFirst(events, activity.events, MAX_LIST, (e) => e.ts, (e) => `${e.ts}|${e.type}|${e.reason}`);
+      mergeNewestFirst(deadLetters, activity.deadLetters, MAX_LIST, (d) => d.receivedAt, (d) => `${d.receivedAt}|${d.code}|${d.topic}|${d.bytes}`);
       listsDirty = true;
     }
     for (const r of early.splice(0)) add(r);
@@ -220,14 +235,37 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
     loop.request();
   }
 
+  function loadFailed(error: unknown): void {
+    if (!mounted) return;
+    loading.hidden = false;
+    loading.textContent = `Could not load the recent window: ${(error as Error).message}`;
+  }
+
+  /** Back after a lost link: in the room again first, then what was missed. */
+  async function reload(): Promise<void> {
+    if (reloading) return;
+    reloading = true;
+    try {
+      await live.join(room);
+      if (mounted) await load();
+    } catch (error) {
+      loadFailed(error);
+    } finally {
+      reloading = false;
+    }
+  }
+
   return {
     root,
     mount() {
       off = live.on({
         readings(frame) {
           if (frame.deviceId !== deviceId) return;
-          if (!loaded) early.push(...frame.readings);
-          else {
+          if (!loaded) {
+            early.push(...frame.readings);
+            // A window that never loads (the API failing) must not grow this without end.
+            if (early.length > MAX_POINTS) early.splice(0, early.length - MAX_POINTS);
+          } else {
             for (const r of frame.readings) add(r);
             loading.hidden = true;
           }
@@ -247,12 +285,19 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
           listsDirty = true;
           loop.request();
         },
+        connection(state) {
+          if (state === 'lost') wasLost = true;
+          else if (state === 'live' && wasLost) {
+            wasLost = false;
+            void reload();
+          }
+          loop.request();
+        },
       });
+      mounted = true;
       // Join before loading, so nothing falls between the recent window and the first live batch.
-      live.join(room);
-      void load().catch((error: unknown) => {
-        loading.textContent = `Could not load the recent window: ${(error as Error).message}`;
-      });
+      void live.join(room);
+      void load().catch(loadFailed);
       resize = new ResizeObserver(() => {
         for (const s of series.values()) {
           if (s.plot && s.card) s.plot.setSize({ width: Math.max(200, s.card.clientWidth - 24), height: 180 });
@@ -266,6 +311,7 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
       loop.request();
     },
     unmount() {
+      mounted = false;
       live.leave(room);
       off?.();
       loop.cancel();

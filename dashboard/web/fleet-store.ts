@@ -26,6 +26,12 @@ export interface FleetStore {
   applyEvent(event: DeviceEventMessage): void;
   /** Server clock minus browser clock, so "since" texts are right on a machine with a skewed clock. */
   skewMs: number;
+  /**
+   * Whether the rows are current: false while the live link is down, when rates would be stale numbers that
+   * look current. Set through setLive, which bumps the version so views redraw.
+   */
+  live: boolean;
+  setLive(live: boolean): void;
 }
 
 function pickSparkMetric(row: FleetRow): string | undefined {
@@ -66,6 +72,12 @@ export function createFleetStore(): FleetStore {
     rows,
     version: 0,
     skewMs: 0,
+    live: false,
+    setLive(live) {
+      if (store.live === live) return;
+      store.live = live;
+      store.version++;
+    },
     applySnapshot(frame) {
       store.skewMs = frame.ts - Date.now();
       const seen = new Set<string>();

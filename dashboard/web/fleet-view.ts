@@ -1,5 +1,6 @@
 import type { DeviceRowState, FleetStore } from './fleet-store.js';
 import { SPARK_POINTS } from './fleet-store.js';
+import { liveText } from './connection.js';
 import { formatAge, formatRate, formatValue, h, setText, unitLabel } from './format.js';
 import { createRenderLoop } from './schedule.js';
 import type { View } from './view.js';
@@ -190,7 +191,7 @@ export function fleetView(store: FleetStore): View {
       else if (row.status === 'offline') offline++;
       rate += row.msgsPerSec;
     }
-    setText(summary, `${store.rows.size} ${store.rows.size === 1 ? 'device' : 'devices'} · ${online} online · ${offline} offline · ${formatRate(rate)} msg/s`);
+    setText(summary, `${store.rows.size} ${store.rows.size === 1 ? 'device' : 'devices'} · ${online} online · ${offline} offline · ${liveText(formatRate(rate), store.live)} msg/s`);
 
     const viewHeight = scroller.clientHeight || 600;
     const first = Math.max(0, Math.floor(scroller.scrollTop / ROW_HEIGHT) - OVERSCAN);
@@ -216,7 +217,8 @@ export function fleetView(store: FleetStore): View {
       if (el.root.dataset.status !== row.status) el.root.dataset.status = row.status;
       const since = row.statusSince !== undefined ? ` · ${formatAge(now - row.statusSince)}` : '';
       setText(el.statusText, `${row.status}${since}`);
-      setText(el.rate, formatRate(row.msgsPerSec));
+      // Rates are blanked while the link is down: a stale "3.0" looks exactly like a current one.
+      setText(el.rate, liveText(formatRate(row.msgsPerSec), store.live));
       fillValues(el, row);
       drawSpark(el, row);
       el.deviceId = row.id;

@@ -1,5 +1,6 @@
 import { io, type Socket } from 'socket.io-client';
 import type { DeviceEventMessage, FleetFrame, ReadingsFrame, DeadLetterSummary } from '../protocol.js';
+import { createBackoff, STABLE_CONNECTION_MS, type LinkState } from './connection.js';
 
 /** One socket.io connection for the whole page; views subscribe to rooms through it. Contract: ../live-socket.ts. */
 
@@ -9,7 +10,8 @@ export interface LiveHandlers {
   readings?(frame: ReadingsFrame): void;
   deadLetters?(frame: { deviceId: string; deadLetters: DeadLetterSummary[] }): void;
   deviceEvent?(event: DeviceEventMessage): void;
-  connection?(state: 'live' | 'connecting' | 'offline'): void;
+  /** The link changed; also called once with the current state when the handlers are added. */
+  connection?(state: LinkState): void;
 }
 
 type JoinResult = { ok: true; room: string; snapshot?: FleetFrame } | { ok: false; error: string };
@@ -22,22 +24,79 @@ export interface Live {
   join(room: string): Promise<void>;
   leave(room: string): void;
   on(handlers: LiveHandlers): () => void;
+  state(): LinkState;
+  /** Browser time the last frame or snapshot arrived; undefined before the first. */
+  lastDataAt(): number | undefined;
+  /** Browser time of the next reconnect attempt; undefined while connected or while an attempt is under way. */
+  nextAttemptAt(): number | undefined;
+  /** Skips the rest of the backoff wait: the server looks reachable again (an API call answered, the tab came back). */
+  retryNow(): void;
 }
 
 const JOIN_WAIT_MS = 2000;
+/** An attempt that neither connects nor fails within this counts as failed. */
+const CONNECT_TIMEOUT_MS = 8000;
+
+let leaving = false;
+
+/**
+ * The session is no longer valid (Sluice restarted with another token, or the cookie expired): the login page,
+ * once, instead of retrying forever.
+ */
+export function signInAgain(): void {
+  if (leaving) return;
+  leaving = true;
+  window.location.assign('/login');
+}
 
 export function connectLive(): Live {
   // The session cookie rides along with the WebSocket upgrade (same origin); no token in page script.
-  const socket: Socket = io({ path: '/socket.io', transports: ['websocket'], reconnectionDelayMax: 5000 });
+  // socket.io's own reconnection is off: it does not reconnect after `io server disconnect` (what a stopping Sluice
+  // sends) nor after a middleware error, so one backoff here covers every reason alike.
+  const socket: Socket = io({ path: '/socket.io', transports: ['websocket'], reconnection: false, timeout: CONNECT_TIMEOUT_MS });
   const rooms = new Set<string>();
   const handlers = new Set<LiveHandlers>();
   const each = (fn: (h: LiveHandlers) => void) => handlers.forEach(fn);
   const joinWaiters = new Map<string, (() => void)[]>();
+  const backoff = createBackoff();
+  let link: LinkState = 'connecting';
+  let lastDataAt: number | undefined;
+  let connectedAt: number | undefined;
+  let retryTimer: number | undefined;
+  let nextAttemptAt: number | undefined;
+
+  function setLink(next: LinkState): void {
+    if (link === next) return;
+    link = next;
+    each((h) => h.connection?.(next));
+  }
+
+  const sawData = () => {
+    lastDataAt = Date.now();
+  };
+
+  function attempt(): void {
+    if (retryTimer !== undefined) window.clearTimeout(retryTimer);
+    retryTimer = undefined;
+    nextAttemptAt = undefined;
+    if (leaving || socket.connected) return;
+    // After `io server disconnect` or a middleware error socket.io has let go of the socket: connect() takes it
+    // back. After a transport close it opens a new transport. Either way the outcome is `connect` or `connect_error`.
+    socket.connect();
+  }
+
+  function scheduleReconnect(): void {
+    if (leaving || socket.connected || retryTimer !== undefined) return;
+    const delay = backoff.next();
+    nextAttemptAt = Date.now() + delay;
+    retryTimer = window.setTimeout(attempt, delay);
+  }
 
   function sendJoin(room: string): void {
     socket.emit('join', room, (result: JoinResult) => {
       if (result.ok && result.snapshot) {
         const snapshot = result.snapshot;
+        sawData();
         each((h) => h.fleetSnapshot?.(snapshot));
       }
       for (const joined of joinWaiters.get(room)?.splice(0) ?? []) joined();
@@ -45,28 +104,51 @@ export function connectLive(): Live {
   }
 
   socket.on('connect', () => {
-    each((h) => h.connection?.('live'));
+    if (retryTimer !== undefined) window.clearTimeout(retryTimer);
+    retryTimer = undefined;
+    nextAttemptAt = undefined;
+    connectedAt = Date.now();
+    // A restarted server knows nothing of this page: every room again (the fleet join brings a fresh snapshot).
     for (const room of rooms) sendJoin(room);
+    setLink('live');
   });
-  socket.on('disconnect', () => each((h) => h.connection?.('connecting')));
+  socket.on('disconnect', () => {
+    // Every reason, `io server disconnect` included. A connection that held for a while resets the backoff;
+    // one dropped at once (a server that accepts and closes) keeps climbing it.
+    // (A transport that opened and closed before the socket connected also lands here, with no connectedAt.)
+    if (connectedAt !== undefined && Date.now() - connectedAt >= STABLE_CONNECTION_MS) backoff.reset();
+    connectedAt = undefined;
+    setLink('lost');
+    scheduleReconnect();
+  });
   socket.on('connect_error', (error: Error) => {
-    if (error.message === 'unauthorized') {
-      window.location.assign('/login');
-      return;
-    }
-    each((h) => h.connection?.('offline'));
+    if (error.message === 'unauthorized') return signInAgain();
+    setLink('lost');
+    scheduleReconnect();
   });
-  socket.on('fleet', (frame: FleetFrame) => each((h) => h.fleet?.(frame)));
-  socket.on('readings', (frame: ReadingsFrame) => each((h) => h.readings?.(frame)));
-  socket.on('dead-letters', (frame: { deviceId: string; deadLetters: DeadLetterSummary[] }) => each((h) => h.deadLetters?.(frame)));
-  socket.on('device-event', (event: DeviceEventMessage) => each((h) => h.deviceEvent?.(event)));
+  socket.on('fleet', (frame: FleetFrame) => {
+    sawData();
+    each((h) => h.fleet?.(frame));
+  });
+  socket.on('readings', (frame: ReadingsFrame) => {
+    sawData();
+    each((h) => h.readings?.(frame));
+  });
+  socket.on('dead-letters', (frame: { deviceId: string; deadLetters: DeadLetterSummary[] }) => {
+    sawData();
+    each((h) => h.deadLetters?.(frame));
+  });
+  socket.on('device-event', (event: DeviceEventMessage) => {
+    sawData();
+    each((h) => h.deviceEvent?.(event));
+  });
 
   // Fleet frames are volatile: a dropped one is healed by a fresh snapshot now and then.
   window.setInterval(() => {
     if (socket.connected && rooms.has('fleet')) sendJoin('fleet');
   }, 30_000);
 
-  return {
+  const live: Live = {
     join(room) {
       rooms.add(room);
       const joined = new Promise<void>((resolve) => {
@@ -88,8 +170,21 @@ export function connectLive(): Live {
     },
     on(h) {
       handlers.add(h);
-      h.connection?.(socket.connected ? 'live' : 'connecting');
+      h.connection?.(link);
       return () => handlers.delete(h);
     },
+    state: () => link,
+    lastDataAt: () => lastDataAt,
+    nextAttemptAt: () => nextAttemptAt,
+    retryNow() {
+      if (link === 'lost' && retryTimer !== undefined) attempt();
+    },
   };
+
+  // The network or the tab coming back is a good moment to look again, whatever the backoff says.
+  window.addEventListener('online', () => live.retryNow());
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') live.retryNow();
+  });
+  return live;
 }

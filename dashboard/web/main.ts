@@ -1,5 +1,6 @@
 import 'uplot/dist/uPlot.min.css';
 import './styles.css';
+import { describeLostLink, type LinkState } from './connection.js';
 import { deviceView } from './device-view.js';
 import { createFleetStore } from './fleet-store.js';
 import { fleetView } from './fleet-view.js';
@@ -14,7 +15,20 @@ const live = connectLive();
 const main = document.getElementById('view')!;
 const conn = document.getElementById('conn')!;
 const modeBadge = document.getElementById('mode-badge')!;
+const lost = document.getElementById('conn-lost')!;
 let current: View | undefined;
+let lostClock: number | undefined;
+
+const CONN_TEXT: Record<LinkState, string> = { connecting: 'connecting', live: 'live', lost: 'reconnecting' };
+
+/** The "connection lost — data as of …" bar: its age and retry countdown tick once a second while it shows. */
+function showLost(): void {
+  const text = describeLostLink({ lastDataAt: live.lastDataAt(), nextAttemptAt: live.nextAttemptAt(), now: Date.now() });
+  lost.querySelector('.lost-headline')!.textContent = text.headline;
+  lost.querySelector('.lost-age')!.textContent = text.age;
+  lost.querySelector('.lost-retry')!.textContent = text.retry;
+}
+lost.querySelector('button')!.addEventListener('click', () => live.retryNow());
 
 const showMode = (mode: string) => {
   modeBadge.hidden = mode !== 'embedded';
@@ -35,7 +49,20 @@ live.on({
   },
   connection(state) {
     conn.dataset.state = state;
-    conn.querySelector('.conn-text')!.textContent = state === 'live' ? 'live' : state === 'connecting' ? 'reconnecting' : 'offline';
+    conn.querySelector('.conn-text')!.textContent = CONN_TEXT[state];
+    document.body.dataset.link = state;
+    store.setLive(state === 'live');
+    lost.hidden = state !== 'lost';
+    // A tab in the background says so in its title too.
+    document.title = state === 'lost' ? 'Sluice · connection lost' : 'Sluice';
+    if (state === 'lost') {
+      showLost();
+      lostClock ??= window.setInterval(showLost, 1000);
+    } else if (lostClock !== undefined) {
+      window.clearInterval(lostClock);
+      lostClock = undefined;
+    }
+    current?.changed?.();
   },
 });
 // The fleet room feeds the table, the device header and the summary: joined for the page's lifetime.
@@ -50,7 +77,7 @@ function route(): void {
     current = deviceView(decodeURIComponent(rest.join('/')), store, live);
     tab = '';
   } else if (name === 'pipeline') {
-    current = pipelineView(showMode);
+    current = pipelineView(live, showMode);
     tab = 'pipeline';
   } else {
     current = fleetView(store);

@@ -1,12 +1,19 @@
 import uPlot from 'uplot';
 import type { PipelineSnapshot } from '../protocol.js';
 import { axes, themeColor } from './chart.js';
+import { backendStates, BLANK, clockTime, agoText, liveText, pipelineIsFresh, type LinkState, type PollOutcome } from './connection.js';
 import { formatCount, formatRate, h, setText } from './format.js';
+import { signInAgain, type Live } from './live.js';
 import type { View } from './view.js';
 
-/** Pipeline health from `GET /api/pipeline`, polled every POLL_MS while the view is open. */
+/**
+ * Pipeline health from `GET /api/pipeline`, polled every POLL_MS while the view is open (and only then). A failed
+ * poll keeps the loop going and shows what is unknown as unknown; so does a lost live link.
+ */
 
 const POLL_MS = 2000;
+/** A poll that has not answered by then counts as failed (a stopped server can leave a request hanging). */
+const POLL_TIMEOUT_MS = 5000;
 
 function tile(id: string, label: string, unit: string): { el: HTMLElement; value: HTMLElement; note: HTMLElement } {
   const value = h('span', { class: 'tile-value num', id });
@@ -15,7 +22,7 @@ function tile(id: string, label: string, unit: string): { el: HTMLElement; value
   return { el, value, note };
 }
 
-export function pipelineView(onMode: (mode: PipelineSnapshot['mode']) => void): View {
+export function pipelineView(live: Live, onMode: (mode: PipelineSnapshot['mode']) => void): View {
   const ingest = tile('ingest-rate', 'Ingest', 'readings/s');
   const publishes = tile('publish-rate', 'MQTT publishes', '/s');
   const connected = tile('connected-devices', 'Connected devices', '');
@@ -50,34 +57,68 @@ export function pipelineView(onMode: (mode: PipelineSnapshot['mode']) => void): 
   );
 
   let timer: number | undefined;
+  let pending: AbortController | undefined;
+  /** Asked to poll while a request was out: poll again as soon as it ends. */
+  let again = false;
+  let active = false;
   let plot: uPlot | undefined;
   let resize: ResizeObserver | undefined;
+  let off: (() => void) | undefined;
+  let last: PipelineSnapshot | undefined;
+  let lastOkAt: number | undefined;
+  let lastError = '';
+  let poll: PollOutcome = 'none';
+  let link: LinkState = live.state();
 
-  function render(p: PipelineSnapshot): void {
+  const tileValues = [ingest, publishes, connected, ack, livePush, clients, inflight];
+
+  function paint(): void {
+    const fresh = pipelineIsFresh(link, poll);
+    root.classList.toggle('stale', !fresh);
+    root.dataset.fresh = String(fresh);
+    if (last) render(last, fresh);
+    else for (const t of tileValues) setText(t.value, BLANK);
+    const rows = backendStates(last?.backends, fresh);
+    const waiting = poll === 'none' && link !== 'lost';
+    backends.replaceChildren(
+      ...(rows.length === 0
+        ? [h('li', { 'data-ok': 'unknown' }, h('span', { class: 'dot' }), h('span', { class: 'muted' }, waiting ? 'loading…' : 'no answer from Sluice yet'), h('span', {}))]
+        : rows.map(({ name, state }) =>
+            h('li', { 'data-ok': state === 'reachable' ? 'true' : state === 'unreachable' ? 'false' : 'unknown', 'data-backend': name }, h('span', { class: 'dot' }), h('span', { class: 'mono' }, name), h('span', { class: 'muted' }, state)),
+          )),
+    );
+    if (fresh && last) {
+      setText(updated, `Updated ${new Date(last.at).toLocaleTimeString()} · uptime ${formatCount(last.uptimeSec)} s · roles ${last.roles.join(', ')}`);
+    } else if (waiting) {
+      setText(updated, 'Loading…');
+    } else {
+      const why = link === 'lost' ? 'live connection lost' : lastError || 'waiting for Sluice';
+      const asOf = lastOkAt === undefined ? 'no data yet' : `data as of ${clockTime(lastOkAt)} (${agoText(Date.now() - lastOkAt)} ago)`;
+      setText(updated, `Not current: ${why} · ${asOf}`);
+    }
+  }
+
+  function render(p: PipelineSnapshot, fresh: boolean): void {
     onMode(p.mode);
     banner.hidden = p.mode !== 'embedded';
-    setText(ingest.value, formatRate(p.ingestPerSec));
-    setText(publishes.value, formatRate(p.publishesPerSec));
-    setText(connected.value, formatCount(p.connectedDevices));
-    setText(ack.value, `${p.ackLatencyMs.p50 ?? '–'} / ${p.ackLatencyMs.p99 ?? '–'}`);
-    setText(ack.note, p.ackLatencyMs.p50 === null ? 'no publishes recently' : `over the last ${p.ackLatencyMs.windowSec}s`);
-    setText(livePush.value, formatRate(p.liveReadingsPerSec));
-    setText(clients.value, formatCount(p.socketClients));
-    setText(inflight.value, formatCount(p.inflightRecords));
+    setText(ingest.value, liveText(formatRate(p.ingestPerSec), fresh));
+    setText(publishes.value, liveText(formatRate(p.publishesPerSec), fresh));
+    setText(connected.value, liveText(formatCount(p.connectedDevices), fresh));
+    setText(ack.value, liveText(`${p.ackLatencyMs.p50 ?? '–'} / ${p.ackLatencyMs.p99 ?? '–'}`, fresh));
+    setText(ack.note, !fresh ? '' : p.ackLatencyMs.p50 === null ? 'no publishes recently' : `over the last ${p.ackLatencyMs.windowSec}s`);
+    setText(livePush.value, liveText(formatRate(p.liveReadingsPerSec), fresh));
+    setText(clients.value, liveText(formatCount(p.socketClients), fresh));
+    setText(inflight.value, liveText(formatCount(p.inflightRecords), fresh));
     const roles = new Set(p.roles);
     setText(ingest.note, roles.has('bridge') || roles.has('gateway') ? 'normalized readings' : 'bridge runs in another process');
 
     const w = p.writer;
     writer.replaceChildren(
-      h('p', {}, h('span', { class: `tag tag-writer-${w.state}`, 'data-state': w.state }, w.state === 'absent' ? 'not in this process' : w.state), ` ${formatRate(w.pointsPerSec)} points/s`),
-      ...(w.lastError ? [h('p', { class: 'error-text' }, w.lastError)] : []),
-      ...(w.retriesPerSec > 0 ? [h('p', { class: 'muted' }, `${formatRate(w.retriesPerSec)} retries/s`)] : []),
-    );
-
-    backends.replaceChildren(
-      ...Object.entries(p.backends).map(([name, ok]) =>
-        h('li', { 'data-ok': String(ok) }, h('span', { class: 'dot' }), h('span', { class: 'mono' }, name), h('span', { class: 'muted' }, ok ? 'reachable' : 'unreachable')),
-      ),
+      fresh
+        ? h('p', {}, h('span', { class: `tag tag-writer-${w.state}`, 'data-state': w.state }, w.state === 'absent' ? 'not in this process' : w.state), ` ${formatRate(w.pointsPerSec)} points/s`)
+        : h('p', {}, h('span', { class: 'tag tag-writer-unknown', 'data-state': 'unknown' }, 'unknown'), ` ${BLANK} points/s`),
+      ...(fresh && w.lastError ? [h('p', { class: 'error-text' }, w.lastError)] : []),
+      ...(fresh && w.retriesPerSec > 0 ? [h('p', { class: 'muted' }, `${formatRate(w.retriesPerSec)} retries/s`)] : []),
     );
 
     const reasons = Object.entries(p.deadLetters.byReason).sort((a, b) => b[1] - a[1]);
@@ -130,29 +171,92 @@ export function pipelineView(onMode: (mode: PipelineSnapshot['mode']) => void): 
     } else {
       plot.setData(data);
     }
-    setText(updated, `Updated ${new Date(p.at).toLocaleTimeString()} · uptime ${formatCount(p.uptimeSec)} s · roles ${p.roles.join(', ')}`);
   }
 
-  async function poll(): Promise<void> {
+  /** One request at a time; the next is scheduled when this one ends, whatever happened, while the view is open. */
+  async function pollOnce(): Promise<void> {
+    timer = undefined;
+    if (!active || pending) return;
+    const request = new AbortController();
+    pending = request;
+    const timeout = window.setTimeout(() => request.abort(new Error(`timed out after ${POLL_TIMEOUT_MS / 1000} s`)), POLL_TIMEOUT_MS);
+    const previous = last;
     try {
-      const response = await fetch('/api/pipeline');
-      if (response.status === 401) return window.location.assign('/login');
-      if (response.ok) render((await response.json()) as PipelineSnapshot);
+      const response = await fetch('/api/pipeline', { signal: request.signal, cache: 'no-store' });
+      // Sluice answers, but not to this session (restarted with another token): sign in, do not poll on.
+      if (response.status === 401) {
+        active = false;
+        return signInAgain();
+      }
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const snapshot = (await response.json()) as PipelineSnapshot;
+      if (!active) return;
+      last = snapshot;
+      lastOkAt = Date.now();
+      lastError = '';
+      poll = 'ok';
+      // Sluice answers over HTTP while the live link is still waiting out its backoff: try it now.
+      if (link === 'lost') live.retryNow();
+    } catch (error) {
+      if (!active) return;
+      poll = 'failed';
+      lastError = error instanceof Error && error.name !== 'AbortError' ? `no answer (${error.message})` : 'no answer';
     } finally {
-      timer = window.setTimeout(() => void poll(), POLL_MS);
+      window.clearTimeout(timeout);
+      if (pending === request) pending = undefined;
     }
+    try {
+      paint();
+    } catch (error) {
+      // An answer the view cannot draw must not end the loop either: back to what it last drew, marked unknown.
+      last = previous;
+      poll = 'failed';
+      lastError = `unreadable answer (${(error as Error).message})`;
+      try {
+        paint();
+      } catch {
+        // Nothing better to show; the next poll tries again.
+      }
+    }
+    if (active && timer === undefined) timer = window.setTimeout(() => void pollOnce(), again ? 0 : POLL_MS);
+    again = false;
+  }
+
+  /** Poll at once (back from a lost link): the next regular poll is replaced, not added. */
+  function pollNow(): void {
+    if (!active) return;
+    if (pending) {
+      again = true;
+      return;
+    }
+    if (timer !== undefined) window.clearTimeout(timer);
+    void pollOnce();
   }
 
   return {
     root,
     mount() {
-      void poll();
+      active = true;
+      off = live.on({
+        connection(state) {
+          const was = link;
+          link = state;
+          if (state === 'live' && was !== 'live') pollNow();
+          else paint();
+        },
+      });
+      paint();
+      void pollOnce();
       resize = new ResizeObserver(() => plot?.setSize({ width: Math.max(200, chartHost.clientWidth), height: 160 }));
       resize.observe(chartHost);
     },
     unmount() {
+      active = false;
+      off?.();
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
+      pending?.abort();
+      pending = undefined;
       resize?.disconnect();
       plot?.destroy();
       plot = undefined;
