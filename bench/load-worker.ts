@@ -4,11 +4,17 @@
  * not earlier ones were acknowledged, so a slow pipeline shows up as latency, not as a lower offered rate), and
  * records publish → PUBACK latency in an HDR histogram. The main thread only aggregates, so publishing never
  * waits on the store polling or the socket.io client.
+ *
+ * Each device behaves like firmware (`openLeanSession`): when the server or the network drops its connection it
+ * keeps the unacknowledged QoS 1 messages, reconnects with backoff and resends them with DUP set, and queues what
+ * falls due meanwhile. A message's PUBACK wait counts from when it was first due, resends and queueing included.
+ * Acknowledgements and drops are also counted per 100 ms bucket of the load, for the recovery times of faults.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as hdr from 'hdr-histogram-js';
-import { connectLean, ConnackError, type LeanClient } from '../simulators/lean-mqtt.js';
+import { ConnackError, openLeanSession, type LeanSession } from '../simulators/lean-mqtt.js';
 import { benchPayload, sequenceValue } from './payload.js';
+import { SERIES_BUCKET_MS } from './recovery.js';
 
 export interface WorkerInput {
   host: string;
@@ -30,22 +36,42 @@ export interface WorkerInput {
   anonymous?: boolean;
   /** Messages sent in this first part of the load are counted but left out of the latency histogram. */
   warmupMs?: number;
+  /** Reconnect backoff of a device after a dropped connection: first delay, doubled up to the most. */
+  minReconnectMs?: number;
+  maxReconnectMs?: number;
+}
+
+export interface DeviceCounts {
+  sent: number;
+  acked: number;
+  /** Explicit refusals the devices were told of: CONNACK ≠ 0 on a reconnect, and publishes of a device that never connected. */
+  errors: number;
+  throttled: number;
+  /** Connections dropped by the server or the network (not ended by the device). */
+  disconnects: number;
+  reconnects: number;
+  /** Reconnect attempts that got no CONNACK (connection refused or reset, timeout). */
+  reconnectFailures: number;
+  /** Messages sent again with DUP after a reconnect. */
+  resent: number;
 }
 
 export type WorkerMessage =
   | { type: 'connected'; connected: number; refused: number; failed: number }
-  | { type: 'progress'; sent: number; acked: number; errors: number; throttled: number }
-  | {
+  | ({ type: 'progress' } & DeviceCounts)
+  | ({
       type: 'done';
-      sent: number;
-      acked: number;
-      errors: number;
-      throttled: number;
       firstSendAt: number;
       lastAckAt: number;
       ackHistogram: string;
       rows: [number, Uint8Array][];
-    };
+      /** Per SERIES_BUCKET_MS from the start of the load: acknowledgements, dropped connections, reconnects. */
+      ackedSeries: number[];
+      disconnectSeries: number[];
+      reconnectSeries: number[];
+      /** Messages that fell due (sent, queued while disconnected, or skipped as throttled): the offered load as it ran. */
+      dueSeries: number[];
+    } & DeviceCounts);
 
 export type ControlMessage = { type: 'go'; startAt: number };
 
@@ -57,7 +83,7 @@ interface Device {
   id: string;
   secret: string;
   topic: string;
-  client?: LeanClient;
+  session?: LeanSession;
   first: number;
   next: number;
   lastTs: number;
@@ -79,10 +105,12 @@ const devices: Device[] = input.devices.map((d, i) => ({
 }));
 
 const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
-let sent = 0;
-let acked = 0;
-let errors = 0;
-let throttled = 0;
+const counts: DeviceCounts = { sent: 0, acked: 0, errors: 0, throttled: 0, disconnects: 0, reconnects: 0, reconnectFailures: 0, resent: 0 };
+const ackedSeries: number[] = [];
+const disconnectSeries: number[] = [];
+const reconnectSeries: number[] = [];
+const dueSeries: number[] = [];
+let loadStartAt = Number.POSITIVE_INFINITY;
 let firstSendAt = 0;
 let lastAckAt = 0;
 let measureFrom = Number.POSITIVE_INFINITY;
@@ -97,13 +125,26 @@ async function connectAll(): Promise<void> {
         const device = devices[next++]!;
         for (let attempt = 0; attempt < 3; attempt++) {
           try {
-            device.client = await connectLean({
+            device.session = await openLeanSession({
               host: input.host,
               port: input.port,
               clientId: device.id,
               ...(input.anonymous ? {} : { username: device.id, password: device.secret }),
               keepaliveS: 60,
               connectTimeoutMs: 120_000,
+              minReconnectMs: input.minReconnectMs ?? 250,
+              maxReconnectMs: input.maxReconnectMs ?? 5000,
+              onDropped: () => {
+                counts.disconnects++;
+                bump(disconnectSeries);
+              },
+              onReconnected: ({ resent }) => {
+                counts.reconnects++;
+                bump(reconnectSeries);
+                counts.resent += resent;
+              },
+              onRefused: () => counts.errors++,
+              onConnectFailed: () => counts.reconnectFailures++,
             });
             break;
           } catch (error) {
@@ -117,47 +158,58 @@ async function connectAll(): Promise<void> {
       }
     }),
   );
-  port.postMessage({ type: 'connected', connected: devices.filter((d) => d.client).length, refused, failed } satisfies WorkerMessage);
+  port.postMessage({ type: 'connected', connected: devices.filter((d) => d.session).length, refused, failed } satisfies WorkerMessage);
+}
+
+/** Counts one event in the bucket of now. */
+function bump(series: number[]): void {
+  const index = Math.max(0, Math.floor((Date.now() - loadStartAt) / SERIES_BUCKET_MS));
+  if (!Number.isFinite(index)) return;
+  while (series.length <= index) series.push(0);
+  series[index]!++;
 }
 
 function publish(device: Device): void {
-  const client = device.client;
+  const session = device.session;
   const message = device.next++;
-  if (!client || client.closed || message >= device.row.length) {
-    errors++;
+  bump(dueSeries);
+  if (!session || message >= device.row.length) {
+    counts.errors++;
     return;
   }
+  // Unacknowledged and queued messages both count: a device holds at most this many readings.
   if (device.inflight >= input.maxInflightPerDevice) {
-    throttled++;
+    counts.throttled++;
     return;
   }
   const now = Date.now();
   const ts = now > device.lastTs ? now : device.lastTs + 1;
   device.lastTs = ts;
   const payload = benchPayload(input.runId, sequenceValue(device.index, message), ts, input.payloadBytes);
+  // From the first send: a resend after a reconnect (or a wait in the queue while disconnected) adds to it.
   const started = performance.now();
   if (firstSendAt === 0) firstSendAt = now;
-  sent++;
+  counts.sent++;
   device.inflight++;
-  client.publish(device.topic, payload, input.qos, (error) => {
+  session.publish(device.topic, payload, input.qos, (error) => {
     device.inflight--;
-    if (error) {
-      errors++;
-      return;
-    }
-    acked++;
+    // Only the end of the session fails a message: it stays unacknowledged (sent − acked).
+    if (error) return;
+    counts.acked++;
     lastAckAt = Date.now();
+    bump(ackedSeries);
     device.row[message] = 1;
     if (now >= measureFrom) histogram.recordValue(Math.max(1, Math.round((performance.now() - started) * 1000)));
   });
 }
 
 function run(startAt: number): void {
+  loadStartAt = startAt;
   measureFrom = startAt + (input.warmupMs ?? 0);
   const intervalMs = 1000 / input.rate;
   const total = Math.min(input.messagesPerDevice, Math.floor(input.durationS * input.rate));
   const endAt = startAt + input.durationS * 1000;
-  const progress = setInterval(() => port.postMessage({ type: 'progress', sent, acked, errors, throttled } satisfies WorkerMessage), 500);
+  const progress = setInterval(() => port.postMessage({ type: 'progress', ...counts } satisfies WorkerMessage), 500);
   // A 2 ms tick: every device publishes whatever is due. Cheaper than one timer per device at these rates.
   const tick = setInterval(() => {
     const elapsed = Date.now() - startAt;
@@ -171,7 +223,7 @@ function run(startAt: number): void {
     if (!pending || Date.now() > endAt + 1000) {
       clearInterval(tick);
       // Messages still due when the time was up were never offered: count them, so sent + throttled = offered.
-      for (const device of devices) throttled += Math.max(0, total - device.next);
+      for (const device of devices) counts.throttled += Math.max(0, total - device.next);
       void drain(progress);
     }
   }, 2);
@@ -181,19 +233,20 @@ async function drain(progress: NodeJS.Timeout): Promise<void> {
   const deadline = Date.now() + input.drainMs;
   while (devices.some((d) => d.inflight > 0) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   clearInterval(progress);
-  await Promise.all(devices.map((d) => d.client?.end().catch(() => undefined)));
+  await Promise.all(devices.map((d) => d.session?.end().catch(() => undefined)));
   const rows: [number, Uint8Array][] = devices.map((d) => [d.index, d.row]);
   port.postMessage(
     {
       type: 'done',
-      sent,
-      acked,
-      errors,
-      throttled,
+      ...counts,
       firstSendAt,
       lastAckAt,
       ackHistogram: hdr.encodeIntoCompressedBase64(histogram),
       rows,
+      ackedSeries,
+      disconnectSeries,
+      reconnectSeries,
+      dueSeries,
     } satisfies WorkerMessage,
     rows.map(([, row]) => row.buffer as ArrayBuffer),
   );

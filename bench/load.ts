@@ -5,7 +5,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import * as hdr from 'hdr-histogram-js';
-import type { ControlMessage, WorkerInput, WorkerMessage } from './load-worker.js';
+import type { ControlMessage, DeviceCounts, WorkerInput, WorkerMessage } from './load-worker.js';
+import { addSeries, SERIES_BUCKET_MS } from './recovery.js';
 
 export interface LoadOptions extends Omit<WorkerInput, 'devices'> {
   devices: { index: number; id: string; secret: string }[];
@@ -15,12 +16,7 @@ export interface LoadOptions extends Omit<WorkerInput, 'devices'> {
   onConnected?: (connected: { connected: number; refused: number; failed: number; startAt: number }) => void;
 }
 
-export interface LoadProgress {
-  sent: number;
-  acked: number;
-  errors: number;
-  throttled: number;
-}
+export type LoadProgress = DeviceCounts;
 
 export interface LoadResult extends LoadProgress {
   connected: number;
@@ -32,14 +28,23 @@ export interface LoadResult extends LoadProgress {
   /** publish → PUBACK, microseconds. */
   ackHistogram: hdr.Histogram;
   rows: Map<number, Uint8Array>;
+  /** Acknowledgements, dropped connections and reconnects per `seriesBucketMs` from `startAt`. */
+  ackedSeries: number[];
+  disconnectSeries: number[];
+  reconnectSeries: number[];
+  /** Messages that fell due per bucket: the offered load as the generator ran it. */
+  dueSeries: number[];
+  seriesBucketMs: number;
 }
+
+const ZERO: LoadProgress = { sent: 0, acked: 0, errors: 0, throttled: 0, disconnects: 0, reconnects: 0, reconnectFailures: 0, resent: 0 };
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const { workers: workerCount, devices, onProgress, onConnected, ...shared } = options;
   const count = Math.max(1, Math.min(workerCount, devices.length));
   const shares = Array.from({ length: count }, (_, w) => devices.filter((_, i) => i % count === w));
   const workerUrl = new URL('./load-worker.js', import.meta.url);
-  const progress = shares.map(() => ({ sent: 0, acked: 0, errors: 0, throttled: 0 }));
+  const progress: LoadProgress[] = shares.map(() => ({ ...ZERO }));
   const connected = shares.map(() => ({ connected: 0, refused: 0, failed: 0 }));
   let connectedWorkers = 0;
   const workers: Worker[] = [];
@@ -56,7 +61,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
           connected[w] = { connected: message.connected, refused: message.refused, failed: message.failed };
           if (++connectedWorkers === count) releaseGo?.();
         } else if (message.type === 'progress') {
-          progress[w] = message;
+          const { type: _type, ...counts } = message;
+          progress[w] = counts;
           onProgress?.(sum(progress));
         } else {
           resolve(message);
@@ -90,12 +96,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     lastAckAt: Math.max(...results.map((r) => r.lastAckAt)),
     ackHistogram,
     rows,
+    ackedSeries: addSeries(results.map((r) => r.ackedSeries)),
+    disconnectSeries: addSeries(results.map((r) => r.disconnectSeries)),
+    reconnectSeries: addSeries(results.map((r) => r.reconnectSeries)),
+    dueSeries: addSeries(results.map((r) => r.dueSeries)),
+    seriesBucketMs: SERIES_BUCKET_MS,
   };
 }
 
-function sum(parts: LoadProgress[]): LoadProgress {
-  return parts.reduce(
-    (a, b) => ({ sent: a.sent + b.sent, acked: a.acked + b.acked, errors: a.errors + b.errors, throttled: a.throttled + b.throttled }),
-    { sent: 0, acked: 0, errors: 0, throttled: 0 },
-  );
+function sum(parts: readonly LoadProgress[]): LoadProgress {
+  const total = { ...ZERO };
+  for (const part of parts) for (const key of Object.keys(total) as (keyof LoadProgress)[]) total[key] += part[key];
+  return total;
 }

@@ -1,7 +1,8 @@
 /**
  * Child processes the bench owns: its own VictoriaMetrics (without dedup, so double writes show), Sluice
  * itself (so its resident memory can be read from /proc), and Mosquitto for the baseline. Each is stopped by
- * the handle that started it, never by name.
+ * the handle that started it, never by name. The store and the Sluice roles can also be taken down and brought
+ * back on the same ports (and, for the store, with the same data) for fault runs, as a supervisor would.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
@@ -54,16 +55,82 @@ function stopper(child: ChildProcess, cleanup?: () => Promise<void>): () => Prom
   };
 }
 
-export async function startVictoriaMetrics(binary = '/usr/bin/victoria-metrics'): Promise<OwnedProcess & { url: string }> {
+/** A process the bench can take down and bring back for a fault. */
+export interface Restartable {
+  /** Ends it with `signal` (SIGTERM: a clean shutdown; SIGKILL: a crash) and waits until it is gone. */
+  halt(signal: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Starts it again on the same ports (and data); resolves once it serves. */
+  resume(): Promise<void>;
+  readonly running: boolean;
+  /** CPU seconds used so far by every incarnation (read just before each one is ended). */
+  cpuSeconds(): Promise<number | undefined>;
+}
+
+/** Ends a child with `signal` and waits for its exit; SIGKILL after `graceMs` if it does not go. */
+async function endChild(child: ChildProcess, signal: 'SIGTERM' | 'SIGKILL', graceMs = 40_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** CPU seconds across restarts: what ended incarnations used, plus the current one's. */
+function cpuAcrossRestarts(current: () => number | undefined): { seconds(): Promise<number | undefined>; retire(): Promise<void> } {
+  let retired = 0;
+  return {
+    async seconds() {
+      const now = await processCpuSeconds(current());
+      return now === undefined ? (retired > 0 ? retired : undefined) : retired + now;
+    },
+    async retire() {
+      retired += (await processCpuSeconds(current())) ?? 0;
+    },
+  };
+}
+
+export interface BenchStore extends Restartable {
+  url: string;
+  /** Ends it for good and removes its data. */
+  stop(): Promise<void>;
+}
+
+export async function startVictoriaMetrics(binary = '/usr/bin/victoria-metrics'): Promise<BenchStore> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-vm-'));
-  // No -dedup.minScrapeInterval: every double write stays visible, so duplicates can be counted.
-  const child = spawn(binary, [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${dir}`, '-search.latencyOffset=0s', '-retentionPeriod=100y', '-loggerLevel=ERROR'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${url}/health`)).ok, 30_000, 'victoria-metrics', child);
-  return { child, url, stop: stopper(child, () => rm(dir, { recursive: true, force: true })) };
+  let child: ChildProcess | undefined;
+  const cpu = cpuAcrossRestarts(() => child?.pid);
+  const launch = async (): Promise<void> => {
+    // No -dedup.minScrapeInterval: every double write stays visible, so duplicates can be counted.
+    const current = spawn(binary, [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${dir}`, '-search.latencyOffset=0s', '-retentionPeriod=100y', '-loggerLevel=ERROR'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child = current;
+    await waitFor(async () => (await fetch(`${url}/health`)).ok, 30_000, 'victoria-metrics', current);
+  };
+  await launch();
+  const halt = async (signal: 'SIGTERM' | 'SIGKILL'): Promise<void> => {
+    if (!child) return;
+    await cpu.retire();
+    const current = child;
+    child = undefined;
+    await endChild(current, signal);
+  };
+  return {
+    url,
+    halt,
+    resume: launch,
+    get running() {
+      return child !== undefined;
+    },
+    cpuSeconds: cpu.seconds,
+    async stop() {
+      await halt('SIGTERM');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export interface SluiceChild extends OwnedProcess {
@@ -151,4 +218,53 @@ export async function startMosquitto(binary = '/usr/sbin/mosquitto'): Promise<Ow
     child,
   );
   return { child, port, stop: stopper(child, () => rm(dir, { recursive: true, force: true })) };
+}
+
+/**
+ * One Sluice process (all roles, or the roles in `startArgs`) that a fault can end and start again on the same
+ * MQTT and dashboard ports, as a supervisor restarting it would; devices reconnect to the same address.
+ */
+export interface SluiceRole extends Restartable {
+  readonly mqttPort: number;
+  readonly dashboardPort: number;
+  /** Resident memory of the current process (undefined while it is down). */
+  rssBytes(): Promise<number | undefined>;
+  /** How often it was started again. */
+  readonly restarts: number;
+  stop(): Promise<void>;
+}
+
+export async function startSluiceRole(env: Record<string, string>, nodeArgs: string[] = [], startArgs: string[] = []): Promise<SluiceRole> {
+  let current: SluiceChild | undefined = await startSluiceChild(env, nodeArgs, startArgs);
+  const mqttPort = current.mqttPort;
+  const dashboardPort = current.dashboardPort;
+  const cpu = cpuAcrossRestarts(() => current?.child.pid);
+  let restarts = 0;
+  const halt = async (signal: 'SIGTERM' | 'SIGKILL'): Promise<void> => {
+    if (!current) return;
+    await cpu.retire();
+    const ending = current;
+    current = undefined;
+    await endChild(ending.child, signal);
+  };
+  return {
+    mqttPort,
+    dashboardPort,
+    get running() {
+      return current !== undefined;
+    },
+    get restarts() {
+      return restarts;
+    },
+    halt,
+    async resume() {
+      if (current) return;
+      const ports: Record<string, string> = { DASHBOARD_PORT: String(dashboardPort), ...(mqttPort ? { MQTT_PORT: String(mqttPort) } : {}) };
+      current = await startSluiceChild({ ...env, ...ports }, nodeArgs, startArgs);
+      restarts++;
+    },
+    cpuSeconds: cpu.seconds,
+    rssBytes: async () => (current ? current.rssBytes() : undefined),
+    stop: () => halt('SIGTERM'),
+  };
 }

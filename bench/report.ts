@@ -10,7 +10,7 @@ export function formatReport(report: BenchReport): string {
   const l = report.latencyMs;
   table.push(
     ['devices × rate', `${n(report.devices)} × ${report.ratePerDevice}/s, QoS ${report.qos}, ${report.durationS} s`, `${report.payloadBytes}-byte JSON, offered ${n(report.offeredPerSec)}/s`],
-    ['sent / acked', `${n(report.sent)} / ${n(report.acked)}`, `errors ${n(report.errors)}, throttled ${n(report.throttled)}`],
+    ['sent / acked', `${n(report.sent)} / ${n(report.acked)}`, `errors ${n(report.errors)}, throttled ${n(report.throttled)}${report.unacked > 0 ? `, unacked at the end ${n(report.unacked)}` : ''}`],
     ['stored', n(report.stored), `stored but not acked ${n(report.storedNotAcked)}`],
     ['lost / duplicates stored', `${n(report.lost)} / ${n(report.duplicatesStored)}`, 'target 0 / 0'],
     ['pushed live', n(report.pushedLive), 'messages of the sampled devices (see notes)'],
@@ -20,6 +20,24 @@ export function formatReport(report: BenchReport): string {
     ['stored p50 / p99 (ms)', `${n(l.storedP50)} / ${n(l.storedP99)}`, 'p99 ≤ 2,000 ms'],
     ['gateway RSS (MiB)', `${n(report.gatewayRssMiB)} (peak ${n(report.gatewayRssPeakMiB)})`, 'after the load'],
   );
+  if (report.disconnects > 0 || report.faults.length > 0) {
+    table.push([
+      'device disconnects / resent',
+      `${n(report.disconnects)} / ${n(report.resent)}`,
+      `reconnects ${n(report.reconnects)} (failed attempts ${n(report.reconnectFailures)}, refused ${n(report.errors)}); longest PUBACK wait ${n(report.ackMaxMs)} ms from the first send`,
+    ]);
+  }
+  for (const fault of report.faults) {
+    const at = (value: number | null): string => (value === null ? 'never' : `+${value.toFixed(1)} s`);
+    const hit = fault.ledPartitions === null ? fault.target : `${fault.target} (led ${fault.ledPartitions}/${fault.partitions})`;
+    const dip = fault.dipStartS === null ? 'ingest never below 95 %' : `ingest min ${n(fault.minPerSec)}/s (${fault.minPct} %), below 95 % for ${fault.dipS === null ? 'the rest of the load' : `${fault.dipS} s`}`;
+    table.push([
+      `fault ${fault.spec}`,
+      `${hit}: ${at(fault.appliedAtS)} → ${at(fault.liftedAtS)}`,
+      `${dip}; recovery ${fault.recoveryS !== null ? `${fault.recoveryS} s` : fault.liftedAtS !== null && fault.liftedAtS >= report.durationS ? 'not measured (lifted after the load)' : 'not within the load'}; ${n(fault.disconnects)} disconnects${fault.reconnectedAtS === null ? '' : ` (all back ${at(fault.reconnectedAtS)})`}${fault.storeCaughtUpS === null ? '' : `; store caught up after ${fault.storeCaughtUpS} s`}${fault.error ? `; ${fault.error}` : ''}`,
+    ]);
+  }
+  if (report.faults.length > 0) table.push(['recovery (longest)', report.recoveryS === null ? 'n/a' : `${report.recoveryS} s`, 'to ≥ 95 % of offered for 3 s, from the end of the fault']);
   if (report.cpu) {
     const sluiceUs = Object.entries(report.cpu.perMessageUs)
       .filter(([name]) => !['store', 'bench', 'rest'].includes(name))

@@ -3,6 +3,10 @@
  * with its own VictoriaMetrics (no dedup: double writes stay visible) unless a store URL is given, drives it
  * with the load of ./load.ts and measures everything from outside: acknowledgements on the MQTT side, the live
  * push as a socket.io client, and the store by reading it back.
+ *
+ * With `--kafka-nodes` it starts a Kafka cluster of its own (and destroys it afterwards, on errors and Ctrl-C
+ * too), and with `--fault` it stops, kills and restarts brokers, the store, the writer or the gateway during the
+ * load (./faults.ts, ./fault-runner.ts) and reports what each did to ingest (./recovery.ts).
  */
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -13,10 +17,14 @@ import { io, type Socket } from 'socket.io-client';
 import { hashSecret, registryPath } from '../gateway/registry.js';
 import { connectLean, type LeanClient } from '../simulators/lean-mqtt.js';
 import { account, ackedFromRows } from './accounting.js';
-import { runLoad, type LoadProgress } from './load.js';
+import { runLoad, type LoadProgress, type LoadResult } from './load.js';
 import { describeStages, scrapeStages, type Stages } from './stages.js';
-import { describeCpu, processCpuSeconds, startCpuWindow, type CpuProbe, type CpuReport } from './cpu.js';
-import { startSluiceChild, startVictoriaMetrics, type SluiceChild } from './processes.js';
+import { describeCpu, startCpuWindow, type CpuProbe, type CpuReport } from './cpu.js';
+import { startSluiceRole, startVictoriaMetrics, type BenchStore, type SluiceRole } from './processes.js';
+import type { FaultKind, FaultSpec } from './faults.js';
+import { scheduleFaults, type AppliedFault, type FaultSchedule } from './fault-runner.js';
+import { computeRecovery, medianStaleness, rebucket, storeCaughtUpS, type StorePoll } from './recovery.js';
+import type { PrivateKafka } from '../scripts/kafka-cluster.js';
 import { countPoints, exportPoints, runSelector, sampleExportStart } from './store.js';
 import { BENCH_METRIC, benchDeviceId, decodeSequence } from './payload.js';
 import { kafkaBaseline, mosquittoBaseline, type KafkaBaseline, type MosquittoBaseline } from './baselines.js';
@@ -30,7 +38,14 @@ export interface BenchOptions {
   qos: 0 | 1;
   payloadBytes: number;
   workers: number;
+  /** Someone else's Kafka; ignored with `kafkaNodes`. */
   kafkaBrokers: string[];
+  /** Start a Kafka cluster of the bench's own with this many nodes (replication factor min(3, nodes)). */
+  kafkaNodes?: 1 | 3;
+  /** Applied during the load; broker faults need `kafkaNodes`, store-down the bench's own store. */
+  faults?: FaultSpec[];
+  /** Aborting stops the run and everything it started. */
+  signal?: AbortSignal;
   /** Use this store instead of starting one (duplicates may then be hidden by its dedup). */
   influxUrl?: string;
   baselines: BaselineName[];
@@ -38,6 +53,8 @@ export interface BenchOptions {
   /** Extra idle connections opened after the load, to measure the gateway's memory per connection. */
   idleDevices: number;
   maxInflightPerDevice: number;
+  /** Longest reconnect backoff of a device after a dropped connection (starts at 250 ms, doubles); default 5,000 ms. */
+  maxReconnectMs?: number;
   /** Extra node flags for the Sluice child, e.g. --cpu-prof. */
   sluiceNodeArgs: string[];
   sluiceEnv: Record<string, string>;
@@ -46,6 +63,41 @@ export interface BenchOptions {
   storeWaitS: number;
   /** The first seconds of load (JIT, first Kafka requests) are counted but left out of the latency percentiles. */
   warmupS: number;
+}
+
+/** One fault of a run, as applied and what it did; times in seconds from the start of the load. */
+export interface FaultReport {
+  spec: string;
+  kind: FaultKind;
+  /** "broker 2", "all 3 brokers", "store", "writer", "gateway". */
+  target: string;
+  broker: number | null;
+  /** Telemetry partitions the broker led when it was hit, of `partitions`. */
+  ledPartitions: number | null;
+  partitions: number | null;
+  atS: number;
+  /** Stop or kill sent. */
+  appliedAtS: number | null;
+  /** The process (every broker for kafka-down) had exited. */
+  downAtS: number | null;
+  /** Restart done: answering, serving, listening. */
+  liftedAtS: number | null;
+  /** From liftedAt until acked/s (1 s window) was ≥ 95 % of offered (messages that fell due), sustained 3 s; 0 when it already was; null: not before the load ended. */
+  recoveryS: number | null;
+  /** First 1 s window below 95 % of offered at or after the fault, when it was back (sustained), and how long that took. */
+  dipStartS: number | null;
+  backAtS: number | null;
+  dipS: number | null;
+  /** Lowest acked/s (1 s window) from the fault until back. */
+  minPerSec: number;
+  minPct: number;
+  /** Connections the devices saw dropped from the fault until ingest was back (or the end of the load). */
+  disconnects: number;
+  /** When as many devices had reconnected as had been dropped since the fault (null: none dropped, or not all back). */
+  reconnectedAtS: number | null;
+  /** After liftedAt, when the sampled devices' newest stored points were again as fresh as before the first fault. */
+  storeCaughtUpS: number | null;
+  error?: string;
 }
 
 export interface BenchReport {
@@ -66,8 +118,24 @@ export interface BenchReport {
   ratePerDevice: number;
   payloadBytes: number;
   connected: number;
+  /** Explicit refusals the devices saw: CONNACK ≠ 0 on a reconnect; publishes of a device that never connected. */
   errors: number;
   throttled: number;
+  /** Connections dropped by the server or the network; the devices reconnected and resent. */
+  disconnects: number;
+  reconnects: number;
+  reconnectFailures: number;
+  /** Messages sent again with DUP after a reconnect. */
+  resent: number;
+  /** Sent (QoS 1) but never acknowledged by the end of the drain. */
+  unacked: number;
+  /** Nodes of the bench's own Kafka cluster; null: someone else's Kafka. */
+  kafkaNodes: number | null;
+  /** The longest recovery of the faults; null without faults, or when one was not back before the load ended. */
+  recoveryS: number | null;
+  faults: FaultReport[];
+  /** Per second from the start of the load: messages offered (fell due), acknowledged, connections dropped, reconnects. */
+  timeline: { bucketS: number; offered: number[]; acked: number[]; disconnects: number[]; reconnects: number[] };
   storedNotAcked: number;
   ackMaxMs: number;
   gatewayRssPeakMiB: number | null;
@@ -118,7 +186,8 @@ async function connectLive(port: number, token: string, sampleIds: readonly stri
   let pushed = 0;
   // First arrival per message only: a reading pushed again (redelivery) is not a new push.
   const seen = new Map<number, Uint8Array>();
-  const socket: Socket = io(`http://127.0.0.1:${port}`, { auth: { token }, transports: ['websocket'], reconnection: false, timeout: 5000 });
+  // Reconnects (and joins its rooms again) when a fault restarts the process serving the dashboard.
+  const socket: Socket = io(`http://127.0.0.1:${port}`, { auth: { token }, transports: ['websocket'], reconnectionDelay: 250, reconnectionDelayMax: 2000, timeout: 5000 });
   let timedFrom = Number.POSITIVE_INFINITY;
   const meter: LiveMeter = { pushed: () => pushed, histogram, close: () => socket.close(), measureFrom: (epochMs) => (timedFrom = epochMs) };
   socket.on('readings', (frame: { readings?: { metric: string; ts: number; value: unknown }[]; dropped?: number }) => {
@@ -146,6 +215,7 @@ async function connectLive(port: number, token: string, sampleIds: readonly stri
       void Promise.all(sampleIds.map((id) => join(`device:${id}`))).then((refusals) => {
         clearTimeout(timer);
         resolve(refusals.find((refusal) => refusal !== undefined));
+        socket.on('connect', () => void Promise.all(sampleIds.map((id) => join(`device:${id}`))));
       });
     });
   });
@@ -157,9 +227,13 @@ async function connectLive(port: number, token: string, sampleIds: readonly stri
   return meter;
 }
 
-/** Polls a sample of devices' series and records, per new point, when it first became readable. */
-function sampleStoreLatency(url: string, runId: string, sampleIds: string[]): { histogram: hdr.Histogram; measureFrom(epochMs: number): void; stop(): Promise<void> } {
+/**
+ * Polls a sample of devices' series and records, per new point, when it first became readable; and per poll how
+ * far behind real time the sampled devices' newest points were (for the store's catch-up after a fault).
+ */
+function sampleStoreLatency(url: string, runId: string, sampleIds: string[]): { histogram: hdr.Histogram; polls: { at: number; stalenessMs: number | null }[]; measureFrom(epochMs: number): void; stop(): Promise<void> } {
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000, numberOfSignificantValueDigits: 3 });
+  const polls: { at: number; stalenessMs: number | null }[] = [];
   const seen = new Set<number>();
   const newestStored = new Map<string, number>();
   const runStartMs = Date.now();
@@ -179,6 +253,9 @@ function sampleStoreLatency(url: string, runId: string, sampleIds: string[]): { 
             if (ts >= timedFrom) histogram.recordValue(Math.max(1, pollAt - ts));
           });
         }
+        let oldestNewest = Number.POSITIVE_INFINITY;
+        for (const id of sampleIds) oldestNewest = Math.min(oldestNewest, newestStored.get(id) ?? Number.NEGATIVE_INFINITY);
+        polls.push({ at: pollAt, stalenessMs: Number.isFinite(oldestNewest) ? pollAt - oldestNewest : null });
       } catch {
         // the next poll tries again
       }
@@ -187,6 +264,7 @@ function sampleStoreLatency(url: string, runId: string, sampleIds: string[]): { 
   })();
   return {
     histogram,
+    polls,
     measureFrom: (epochMs) => (timedFrom = epochMs),
     async stop() {
       running = false;
@@ -201,247 +279,416 @@ async function storedValues(url: string, runId: string): Promise<number[]> {
   return values;
 }
 
+/** What a run started, ended in order once (also when the run fails or is interrupted). */
+class Cleanups {
+  private readonly steps: (() => Promise<void>)[] = [];
+  private ran?: Promise<void>;
+  /** Runs before everything registered so far (a later start is stopped first). */
+  first(step: () => Promise<void>): void {
+    this.steps.unshift(step);
+  }
+  /** Runs after everything registered so far (for what the rest depends on: the store, Kafka). */
+  last(step: () => Promise<void>): void {
+    this.steps.push(step);
+  }
+  run(): Promise<void> {
+    this.ran ??= (async () => {
+      for (const step of this.steps.splice(0)) await step().catch(() => undefined);
+    })();
+    return this.ran;
+  }
+}
+
 export async function runBench(options: BenchOptions, log: (line: string) => void, onProgress?: (p: LoadProgress & { phase: string }) => void): Promise<BenchReport> {
+  const cleanups = new Cleanups();
+  const signal = options.signal;
+  const interrupted = new Promise<never>((_, reject) => {
+    const stop = (): void => reject(new Error('interrupted: stopped everything the bench started'));
+    if (signal?.aborted) stop();
+    signal?.addEventListener('abort', stop, { once: true });
+  });
+  try {
+    return await Promise.race([measure(options, cleanups, log, onProgress), interrupted]);
+  } finally {
+    await cleanups.run();
+  }
+}
+
+async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: string) => void, onProgress?: (p: LoadProgress & { phase: string }) => void): Promise<BenchReport> {
   const runId = randomBytes(4).toString('hex');
   const prefix = `bench${runId}`;
   const notes: string[] = [];
-  const cleanups: (() => Promise<void>)[] = [];
   const messagesPerDevice = Math.floor(options.rate * options.durationS);
   const warmupMs = Math.round(options.warmupS * 1000);
   const startedAt = new Date().toISOString();
-  try {
-    let storeUrl = options.influxUrl;
-    let storePid: number | undefined;
-    if (!storeUrl) {
-      const vm = await startVictoriaMetrics();
-      cleanups.push(vm.stop);
-      storePid = vm.child.pid;
-      storeUrl = vm.url;
-      notes.push('store: the bench\'s own VictoriaMetrics without -dedup.minScrapeInterval, so a point written twice is counted twice');
-    } else {
-      notes.push(`store: ${storeUrl} (given); if it deduplicates, duplicatesStored cannot see double writes`);
-    }
-    const dataDir = await mkdtemp(join(tmpdir(), 'sluice-bench-data-'));
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    const { ids, secret } = await registerBenchDevices(dataDir, options.devices + options.idleDevices);
-    const token = randomBytes(16).toString('hex');
-    log(`starting sluice (topics ${prefix}.*, store ${storeUrl})`);
-    const sluiceEnv = {
-      KAFKA_BROKERS: options.kafkaBrokers.join(','),
-      INFLUX_URL: storeUrl,
-      KAFKA_TOPIC_PREFIX: prefix,
-      KAFKA_CLIENT_ID: `sluice-${prefix}`,
-      KAFKA_PARTITIONS: String(options.partitions),
-      DATA_DIR: dataDir,
-      DASHBOARD_TOKEN: token,
-      ...options.sluiceEnv,
-    };
-    // Split: the measured gateway process runs gateway+bridge; writer and dashboard run beside it.
-    const sluice: SluiceChild = await startSluiceChild(sluiceEnv, options.sluiceNodeArgs, options.splitRoles ? ['--roles', 'gateway,bridge'] : []);
-    const helpers: SluiceChild[] = [];
-    if (options.splitRoles) {
-      for (const roles of ['writer', 'dashboard']) {
-        const helper = await startSluiceChild(sluiceEnv, [], ['--roles', roles]);
-        helpers.push(helper);
-        cleanups.unshift(helper.stop);
+  const faults = options.faults ?? [];
+
+  let kafkaBrokers = options.kafkaBrokers;
+  let cluster: PrivateKafka | undefined;
+  if (options.kafkaNodes) {
+    log(`starting a Kafka cluster of the bench's own: ${options.kafkaNodes} node${options.kafkaNodes === 1 ? '' : 's'}`);
+    const { startPrivateKafka } = await import('../scripts/kafka-cluster.js');
+    const starting = startPrivateKafka({ nodes: options.kafkaNodes });
+    // Registered before it is up, so an interrupt during start-up still destroys it.
+    cleanups.last(async () => {
+      const started = await starting.catch(() => undefined);
+      if (started) {
+        log('destroying the bench\'s Kafka cluster');
+        await started.destroy();
       }
-      notes.push('roles split: gateway+bridge, writer and dashboard in three processes; gateway RSS is the gateway+bridge process');
-    }
-    const dashboardPort = options.splitRoles ? helpers[1]!.dashboardPort : sluice.dashboardPort;
-    cleanups.unshift(sluice.stop);
-    let rssPeak = 0;
-    const rssTimer = setInterval(() => {
-      void sluice.rssBytes().then((rss) => {
-        if (rss !== undefined) rssPeak = Math.max(rssPeak, rss);
-      });
-    }, 1000);
-    cleanups.unshift(async () => clearInterval(rssTimer));
-
-    // The same sampled devices for live push and store latency; at most 32, the rooms one socket.io client may join.
-    const sampleIds = ids.slice(0, Math.min(LATENCY_SAMPLE_DEVICES, options.devices));
-    const live = await connectLive(dashboardPort, token, sampleIds, messagesPerDevice, log);
-    cleanups.unshift(async () => live.close());
-    const storeSampler = sampleStoreLatency(storeUrl, runId, sampleIds);
-    cleanups.unshift(() => storeSampler.stop());
-
-    log(`connecting ${options.devices} devices (${options.workers} load worker(s))`);
-    const devices = ids.slice(0, options.devices).map((id, index) => ({ index, id, secret }));
-    const cpuProbes: CpuProbe[] = [
-      { name: options.splitRoles ? 'gateway+bridge' : 'sluice', seconds: () => sluice.cpuSeconds() },
-      ...helpers.map((helper, i) => ({ name: i === 0 ? 'writer' : 'dashboard', seconds: () => helper.cpuSeconds() })),
-      { name: 'store', seconds: () => processCpuSeconds(storePid) },
-      { name: 'bench', seconds: async () => { const used = process.cpuUsage(); return (used.user + used.system) / 1e6; } },
-    ];
-    let cpuWindow: Promise<Awaited<ReturnType<typeof startCpuWindow>>> | undefined;
-    const load = await runLoad({
-      host: '127.0.0.1',
-      port: sluice.mqttPort,
-      devices,
-      rate: options.rate,
-      durationS: options.durationS,
-      qos: options.qos,
-      runId,
-      payloadBytes: options.payloadBytes,
-      topicPattern: 'devices/{id}/telemetry',
-      messagesPerDevice,
-      connectConcurrency: 100,
-      maxInflightPerDevice: options.maxInflightPerDevice,
-      drainMs: 60_000,
-      workers: options.workers,
-      warmupMs,
-      onConnected: (c) => {
-        cpuWindow = startCpuWindow(cpuProbes);
-        live.measureFrom(c.startAt + warmupMs);
-        storeSampler.measureFrom(c.startAt + warmupMs);
-        log(`connected ${c.connected}, refused ${c.refused}, failed ${c.failed}; publishing for ${options.durationS} s`);
-      },
-      ...(onProgress ? { onProgress: (p: LoadProgress) => onProgress({ ...p, phase: 'sluice' }) } : {}),
     });
-    const rssAfterLoad = await sluice.rssBytes();
-    const cpu = cpuWindow ? await (await cpuWindow).finish(load.acked) : undefined;
-    if (cpu) notes.push(describeCpu(cpu));
-
-
-    // Wait until the store holds every acknowledged message, or stops growing.
-    log(`load done: sent ${load.sent}, acked ${load.acked}; waiting for the store`);
-    const storeDeadline = Date.now() + options.storeWaitS * 1000;
-    let lastCount = -1;
-    let stableSince = Date.now();
-    for (;;) {
-      const count = await countPoints(storeUrl, runId).catch(() => lastCount);
-      if (count >= load.acked || Date.now() > storeDeadline) break;
-      if (count !== lastCount) {
-        lastCount = count;
-        stableSince = Date.now();
-      } else if (Date.now() - stableSince > 15_000) break;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-    // Let the live feed's last batch arrive and the sampler see the last points.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    await storeSampler.stop();
-
-    // The raw count includes duplicates, so it can reach `acked` before every message is in: account on the
-    // full export, and while messages are still missing and the store keeps growing, look again.
-    const acked = ackedFromRows(load.rows);
-    let accounting = account(acked, load.rows, await storedValues(storeUrl, runId));
-    let lastLost = accounting.lost;
-    let lostSince = Date.now();
-    while (accounting.lost > 0 && Date.now() < storeDeadline && Date.now() - lostSince < 15_000) {
-      await new Promise((resolve) => setTimeout(resolve, 3000));
-      accounting = account(acked, load.rows, await storedValues(storeUrl, runId));
-      if (accounting.lost !== lastLost) {
-        lastLost = accounting.lost;
-        lostSince = Date.now();
-      }
-    }
-    if (accounting.lost > 0) notes.push(`lost examples (device index, message): ${JSON.stringify(accounting.lostExamples)}`);
-
-    let idle: BenchReport['idle'];
-    if (options.idleDevices > 0) {
-      log(`opening ${options.idleDevices} idle connections`);
-      const before = await sluice.rssBytes();
-      const clients: LeanClient[] = [];
-      const idleIds = ids.slice(options.devices);
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: 100 }, async () => {
-          while (next < idleIds.length) {
-            const id = idleIds[next++]!;
-            try {
-              clients.push(await connectLean({ host: '127.0.0.1', port: sluice.mqttPort, clientId: id, username: id, password: secret, keepaliveS: 60, connectTimeoutMs: 300_000 }));
-            } catch {
-              // counted as not connected
-            }
-            if (clients.length % 1000 === 0) log(`  ${clients.length} idle connections`);
-          }
-        }),
-      );
-      await new Promise((resolve) => setTimeout(resolve, 5000));
-      const after = await sluice.rssBytes();
-      idle = {
-        devices: options.idleDevices,
-        connected: clients.length,
-        gatewayRssMiB: after === undefined ? null : round(after / MiB),
-        rssBeforeMiB: before === undefined ? null : round(before / MiB),
-      };
-      await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
-    }
-
-    const stages = await scrapeStages([sluice, ...helpers].map((child) => child.dashboardPort), token);
-    if (stages) notes.push(describeStages(stages));
-    live.close();
-    const pushedLive = live.reason ? null : live.pushed();
-    if (live.reason) notes.push(`live push not measured: ${live.reason}`);
-    await sluice.stop();
-    for (const helper of helpers) await helper.stop();
-
-    const seconds = Math.max(0.001, (load.lastAckAt - load.firstSendAt) / 1000);
-    const report: BenchReport = {
-      devices: options.devices,
-      qos: options.qos,
-      durationS: options.durationS,
-      sent: load.sent,
-      acked: load.acked,
-      stored: accounting.stored,
-      pushedLive,
-      lost: accounting.lost,
-      duplicatesStored: accounting.duplicatesStored,
-      ingestPerSec: Math.round(load.acked / seconds),
-      latencyMs: {
-        ackP50: round(load.ackHistogram.getValueAtPercentile(50) / 1000, 2),
-        ackP99: round(load.ackHistogram.getValueAtPercentile(99) / 1000, 2),
-        livePushP50: pushedLive ? live.histogram.getValueAtPercentile(50) : null,
-        livePushP99: pushedLive ? live.histogram.getValueAtPercentile(99) : null,
-        storedP50: storeSampler.histogram.totalCount > 0 ? storeSampler.histogram.getValueAtPercentile(50) : null,
-        storedP99: storeSampler.histogram.totalCount > 0 ? storeSampler.histogram.getValueAtPercentile(99) : null,
-      },
-      gatewayRssMiB: rssAfterLoad === undefined ? null : round(rssAfterLoad / MiB),
-      offeredPerSec: Math.round(options.devices * options.rate),
-      ratePerDevice: options.rate,
-      payloadBytes: options.payloadBytes,
-      connected: load.connected,
-      errors: load.errors,
-      throttled: load.throttled,
-      storedNotAcked: accounting.storedNotAcked,
-      ackMaxMs: round(load.ackHistogram.maxValue / 1000, 1),
-      gatewayRssPeakMiB: rssPeak > 0 ? round(rssPeak / MiB) : null,
-      ...(stages ? { stages } : {}),
-      ...(cpu ? { cpu } : {}),
-      ...(idle ? { idle } : {}),
-      baselines: {},
-      ratios: {},
-      store: storeUrl,
-      notes,
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memTotalGiB: round(totalmem() / 1024 ** 3), memFreeGiB: round(freemem() / 1024 ** 3), node: process.version },
-      startedAt,
-    };
-    if (warmupMs > 0) notes.push(`latency percentiles leave out messages published in the first ${options.warmupS} s of the load (warm-up: JIT, first Kafka requests); every count includes them`);
-    notes.push(`live push latency and count: the ${sampleIds.length} sampled devices' socket.io rooms (device:<id>), first arrival per message`);
-    notes.push(`stored latency: from the same ${sampleIds.length} sampled devices, store polled every 250 ms (an upper bound, up to one poll late)`);
-    notes.push('ingestPerSec: acknowledged messages (one reading each) / (last PUBACK − first publish)');
-
-    const baselineLoad = {
-      devices: options.devices,
-      rate: options.rate,
-      durationS: options.durationS,
-      payloadBytes: options.payloadBytes,
-      workers: options.workers,
-      runId,
-      messagesPerDevice,
-      maxInflightPerDevice: options.maxInflightPerDevice,
-      warmupMs,
-    };
-    for (const baseline of options.baselines) {
-      if (baseline === 'mosquitto') {
-        report.baselines.mosquitto = await mosquittoBaseline(baselineLoad, log);
-        report.ratios.vsMosquitto = round(report.ingestPerSec / report.baselines.mosquitto.perSec, 2);
-      } else {
-        report.baselines.kafka = await kafkaBaseline(options.kafkaBrokers, baselineLoad, Number(options.sluiceEnv.BRIDGE_MAX_BATCH_RECORDS ?? 2000), options.partitions, log);
-        report.ratios.vsKafka = round(report.ingestPerSec / report.baselines.kafka.perSec, 2);
-      }
-    }
-    return report;
-  } finally {
-    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    cluster = await starting;
+    kafkaBrokers = cluster.brokerList;
+    log(`Kafka cluster up: ${cluster.brokers} (logs in ${cluster.dir})`);
+    notes.push(`Kafka: the bench's own cluster of ${options.kafkaNodes} node${options.kafkaNodes === 1 ? '' : 's'}, replication factor ${Math.min(3, options.kafkaNodes)}${options.kafkaNodes >= 3 ? ', min.insync.replicas 2' : ''}`);
   }
+
+  let storeUrl = options.influxUrl;
+  let store: BenchStore | undefined;
+  if (!storeUrl) {
+    const vm = await startVictoriaMetrics();
+    store = vm;
+    cleanups.last(vm.stop);
+    storeUrl = vm.url;
+    notes.push('store: the bench\'s own VictoriaMetrics without -dedup.minScrapeInterval, so a point written twice is counted twice');
+  } else {
+    notes.push(`store: ${storeUrl} (given); if it deduplicates, duplicatesStored cannot see double writes`);
+  }
+  const dataDir = await mkdtemp(join(tmpdir(), 'sluice-bench-data-'));
+  cleanups.last(() => rm(dataDir, { recursive: true, force: true }));
+  const { ids, secret } = await registerBenchDevices(dataDir, options.devices + options.idleDevices);
+  const token = randomBytes(16).toString('hex');
+  log(`starting sluice (topics ${prefix}.*, store ${storeUrl})`);
+  const sluiceEnv = {
+    KAFKA_BROKERS: kafkaBrokers.join(','),
+    INFLUX_URL: storeUrl,
+    KAFKA_TOPIC_PREFIX: prefix,
+    KAFKA_CLIENT_ID: `sluice-${prefix}`,
+    KAFKA_PARTITIONS: String(options.partitions),
+    ...(options.kafkaNodes ? { KAFKA_REPLICATION_FACTOR: String(Math.min(3, options.kafkaNodes)) } : {}),
+    DATA_DIR: dataDir,
+    DASHBOARD_TOKEN: token,
+    ...options.sluiceEnv,
+  };
+  // Split: the measured gateway process runs gateway+bridge; writer and dashboard run beside it.
+  const sluice: SluiceRole = await startSluiceRole(sluiceEnv, options.sluiceNodeArgs, options.splitRoles ? ['--roles', 'gateway,bridge'] : []);
+  cleanups.first(sluice.stop);
+  const helpers: SluiceRole[] = [];
+  if (options.splitRoles) {
+    for (const roles of ['writer', 'dashboard']) {
+      const helper = await startSluiceRole(sluiceEnv, [], ['--roles', roles]);
+      helpers.push(helper);
+      cleanups.first(helper.stop);
+    }
+    notes.push('roles split: gateway+bridge, writer and dashboard in three processes; gateway RSS is the gateway+bridge process');
+  }
+  const dashboardPort = options.splitRoles ? helpers[1]!.dashboardPort : sluice.dashboardPort;
+  let rssPeak = 0;
+  const rssTimer = setInterval(() => {
+    void sluice.rssBytes().then((rss) => {
+      if (rss !== undefined) rssPeak = Math.max(rssPeak, rss);
+    });
+  }, 1000);
+  cleanups.first(async () => clearInterval(rssTimer));
+
+  // The same sampled devices for live push and store latency; at most 32, the rooms one socket.io client may join.
+  const sampleIds = ids.slice(0, Math.min(LATENCY_SAMPLE_DEVICES, options.devices));
+  const live = await connectLive(dashboardPort, token, sampleIds, messagesPerDevice, log);
+  cleanups.first(async () => live.close());
+  const storeSampler = sampleStoreLatency(storeUrl, runId, sampleIds);
+  cleanups.first(() => storeSampler.stop());
+
+  log(`connecting ${options.devices} devices (${options.workers} load worker(s))`);
+  const devices = ids.slice(0, options.devices).map((id, index) => ({ index, id, secret }));
+  const cpuProbes: CpuProbe[] = [
+    { name: options.splitRoles ? 'gateway+bridge' : 'sluice', seconds: () => sluice.cpuSeconds() },
+    ...helpers.map((helper, i) => ({ name: i === 0 ? 'writer' : 'dashboard', seconds: () => helper.cpuSeconds() })),
+    ...(store ? [{ name: 'store', seconds: () => store.cpuSeconds() }] : []),
+    { name: 'bench', seconds: async () => { const used = process.cpuUsage(); return (used.user + used.system) / 1e6; } },
+  ];
+  let cpuWindow: Promise<Awaited<ReturnType<typeof startCpuWindow>>> | undefined;
+  let schedule: FaultSchedule | undefined;
+  let loadStartAt = 0;
+  let connectedDevices = options.devices;
+  const load = await runLoad({
+    host: '127.0.0.1',
+    port: sluice.mqttPort,
+    devices,
+    rate: options.rate,
+    durationS: options.durationS,
+    qos: options.qos,
+    runId,
+    payloadBytes: options.payloadBytes,
+    topicPattern: 'devices/{id}/telemetry',
+    messagesPerDevice,
+    connectConcurrency: 100,
+    maxInflightPerDevice: options.maxInflightPerDevice,
+    maxReconnectMs: options.maxReconnectMs ?? 5000,
+    drainMs: 60_000,
+    workers: options.workers,
+    warmupMs,
+    onConnected: (c) => {
+      loadStartAt = c.startAt;
+      connectedDevices = c.connected;
+      cpuWindow = startCpuWindow(cpuProbes);
+      live.measureFrom(c.startAt + warmupMs);
+      storeSampler.measureFrom(c.startAt + warmupMs);
+      log(`connected ${c.connected}, refused ${c.refused}, failed ${c.failed}; publishing for ${options.durationS} s`);
+      if (faults.length > 0) {
+        schedule = scheduleFaults(
+          faults,
+          c.startAt,
+          {
+            ...(cluster ? { kafka: cluster } : {}),
+            telemetryTopic: `${prefix}.telemetry`,
+            ...(store ? { store } : {}),
+            ...(options.splitRoles ? { writer: helpers[0]! } : {}),
+            gateway: sluice,
+          },
+          log,
+        );
+        const scheduled = schedule;
+        cleanups.first(async () => scheduled.cancel());
+      }
+    },
+    ...(onProgress ? { onProgress: (p: LoadProgress) => onProgress({ ...p, phase: 'sluice' }) } : {}),
+  });
+  const rssAfterLoad = await sluice.rssBytes();
+  const cpu = cpuWindow ? await (await cpuWindow).finish(load.acked) : undefined;
+  if (cpu) notes.push(describeCpu(cpu));
+  // A fault still being lifted (a slow restart) finishes before the store is read.
+  const applied = schedule ? await schedule.done : [];
+
+  // Wait until the store holds every acknowledged message, or stops growing.
+  log(`load done: sent ${load.sent}, acked ${load.acked}; waiting for the store`);
+  const storeDeadline = Date.now() + options.storeWaitS * 1000;
+  let lastCount = -1;
+  let stableSince = Date.now();
+  for (;;) {
+    const count = await countPoints(storeUrl, runId).catch(() => lastCount);
+    if (count >= load.acked || Date.now() > storeDeadline) break;
+    if (count !== lastCount) {
+      lastCount = count;
+      stableSince = Date.now();
+    } else if (Date.now() - stableSince > 15_000) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  // Let the live feed's last batch arrive and the sampler see the last points.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  await storeSampler.stop();
+
+  // The raw count includes duplicates, so it can reach `acked` before every message is in: account on the
+  // full export, and while messages are still missing and the store keeps growing, look again.
+  const acked = ackedFromRows(load.rows);
+  let accounting = account(acked, load.rows, await storedValues(storeUrl, runId));
+  let lastLost = accounting.lost;
+  let lostSince = Date.now();
+  while (accounting.lost > 0 && Date.now() < storeDeadline && Date.now() - lostSince < 15_000) {
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    accounting = account(acked, load.rows, await storedValues(storeUrl, runId));
+    if (accounting.lost !== lastLost) {
+      lastLost = accounting.lost;
+      lostSince = Date.now();
+    }
+  }
+  if (accounting.lost > 0) notes.push(`lost examples (device index, message): ${JSON.stringify(accounting.lostExamples)}`);
+
+  let idle: BenchReport['idle'];
+  if (options.idleDevices > 0) {
+    log(`opening ${options.idleDevices} idle connections`);
+    const before = await sluice.rssBytes();
+    const clients: LeanClient[] = [];
+    const idleIds = ids.slice(options.devices);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 100 }, async () => {
+        while (next < idleIds.length) {
+          const id = idleIds[next++]!;
+          try {
+            clients.push(await connectLean({ host: '127.0.0.1', port: sluice.mqttPort, clientId: id, username: id, password: secret, keepaliveS: 60, connectTimeoutMs: 300_000 }));
+          } catch {
+            // counted as not connected
+          }
+          if (clients.length % 1000 === 0) log(`  ${clients.length} idle connections`);
+        }
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    const after = await sluice.rssBytes();
+    idle = {
+      devices: options.idleDevices,
+      connected: clients.length,
+      gatewayRssMiB: after === undefined ? null : round(after / MiB),
+      rssBeforeMiB: before === undefined ? null : round(before / MiB),
+    };
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+  }
+
+  const stages = await scrapeStages([sluice, ...helpers].map((child) => child.dashboardPort), token);
+  if (stages) notes.push(describeStages(stages));
+  live.close();
+  const pushedLive = live.reason ? null : live.pushed();
+  if (live.reason) notes.push(`live push not measured: ${live.reason}`);
+  await sluice.stop();
+  for (const helper of helpers) await helper.stop();
+
+  const offeredPerSec = Math.round(options.devices * options.rate);
+  const faultReports = applied.map((fault) =>
+    reportFault(fault, load, { offeredPerSec: connectedDevices * options.rate, loadEndMs: options.durationS * 1000, loadStartAt, warmupMs, firstFaultAtMs: Math.min(...faults.map((f) => f.atS * 1000)), polls: storeSampler.polls, intervalMs: 1000 / options.rate }),
+  );
+  const recoveries = faultReports.map((f) => f.recoveryS);
+  const seconds = Math.max(0.001, (load.lastAckAt - load.firstSendAt) / 1000);
+  const perSecond = 1000 / load.seriesBucketMs;
+  const report: BenchReport = {
+    devices: options.devices,
+    qos: options.qos,
+    durationS: options.durationS,
+    sent: load.sent,
+    acked: load.acked,
+    stored: accounting.stored,
+    pushedLive,
+    lost: accounting.lost,
+    duplicatesStored: accounting.duplicatesStored,
+    ingestPerSec: Math.round(load.acked / seconds),
+    latencyMs: {
+      ackP50: round(load.ackHistogram.getValueAtPercentile(50) / 1000, 2),
+      ackP99: round(load.ackHistogram.getValueAtPercentile(99) / 1000, 2),
+      livePushP50: pushedLive ? live.histogram.getValueAtPercentile(50) : null,
+      livePushP99: pushedLive ? live.histogram.getValueAtPercentile(99) : null,
+      storedP50: storeSampler.histogram.totalCount > 0 ? storeSampler.histogram.getValueAtPercentile(50) : null,
+      storedP99: storeSampler.histogram.totalCount > 0 ? storeSampler.histogram.getValueAtPercentile(99) : null,
+    },
+    gatewayRssMiB: rssAfterLoad === undefined ? null : round(rssAfterLoad / MiB),
+    offeredPerSec,
+    ratePerDevice: options.rate,
+    payloadBytes: options.payloadBytes,
+    connected: load.connected,
+    errors: load.errors,
+    throttled: load.throttled,
+    disconnects: load.disconnects,
+    reconnects: load.reconnects,
+    reconnectFailures: load.reconnectFailures,
+    resent: load.resent,
+    unacked: options.qos === 1 ? load.sent - load.acked : 0,
+    storedNotAcked: accounting.storedNotAcked,
+    ackMaxMs: round(load.ackHistogram.maxValue / 1000, 1),
+    gatewayRssPeakMiB: rssPeak > 0 ? round(rssPeak / MiB) : null,
+    kafkaNodes: options.kafkaNodes ?? null,
+    recoveryS: faultReports.length === 0 || recoveries.some((r) => r === null) ? null : Math.max(...(recoveries as number[])),
+    faults: faultReports,
+    timeline: { bucketS: 1, offered: rebucket(load.dueSeries, perSecond), acked: rebucket(load.ackedSeries, perSecond), disconnects: rebucket(load.disconnectSeries, perSecond), reconnects: rebucket(load.reconnectSeries, perSecond) },
+    ...(stages ? { stages } : {}),
+    ...(cpu ? { cpu } : {}),
+    ...(idle ? { idle } : {}),
+    baselines: {},
+    ratios: {},
+    store: storeUrl,
+    notes,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memTotalGiB: round(totalmem() / 1024 ** 3), memFreeGiB: round(freemem() / 1024 ** 3), node: process.version },
+    startedAt,
+  };
+  if (warmupMs > 0) notes.push(`latency percentiles leave out messages published in the first ${options.warmupS} s of the load (warm-up: JIT, first Kafka requests); every count includes them`);
+  notes.push(`live push latency and count: the ${sampleIds.length} sampled devices' socket.io rooms (device:<id>), first arrival per message`);
+  notes.push(`stored latency: from the same ${sampleIds.length} sampled devices, store polled every 250 ms (an upper bound, up to one poll late)`);
+  notes.push('ingestPerSec: acknowledged messages (one reading each) / (last PUBACK − first publish)');
+  if (load.disconnects > 0 || faultReports.length > 0) {
+    notes.push(`devices: a dropped connection is reconnected with backoff (250 ms doubling to ${(options.maxReconnectMs ?? 5000) / 1000} s, jittered; recovery after a gateway restart includes it) and its unacknowledged messages resent with DUP; a PUBACK wait (ack max) counts from the first send (or from when the message fell due while its device was disconnected); errors are explicit refusals (CONNACK ≠ 0), unacked = sent − acked at the end`);
+  }
+  if (faultReports.length > 0) {
+    notes.push('faults: recovery = from the end of the fault (restart done) until acked/s over a 1 s window is ≥ 95 % of what the devices offered in it (fell due) for 3 s; the dip = from the first 1 s window below 95 % after the fault until back; times in s from the start of the load');
+    if (store) notes.push('faults: duplicatesStored counts points the store got twice (VictoriaMetrics without dedup): resends of readings Kafka already had, and a restarted writer writing again what it had not committed; InfluxDB keeps one point per series and timestamp');
+    if ([sluice, ...helpers].some((role) => role.restarts > 0)) notes.push('faults: CPU, stages and RSS of a restarted process: CPU adds up every incarnation; stages and RSS are the last one\'s');
+    for (const fault of faultReports) log(describeFault(fault, options.durationS));
+  }
+
+  const baselineLoad = {
+    devices: options.devices,
+    rate: options.rate,
+    durationS: options.durationS,
+    payloadBytes: options.payloadBytes,
+    workers: options.workers,
+    runId,
+    messagesPerDevice,
+    maxInflightPerDevice: options.maxInflightPerDevice,
+    warmupMs,
+  };
+  for (const baseline of options.baselines) {
+    if (baseline === 'mosquitto') {
+      report.baselines.mosquitto = await mosquittoBaseline(baselineLoad, log);
+      report.ratios.vsMosquitto = round(report.ingestPerSec / report.baselines.mosquitto.perSec, 2);
+    } else {
+      report.baselines.kafka = await kafkaBaseline(kafkaBrokers, baselineLoad, Number(options.sluiceEnv.BRIDGE_MAX_BATCH_RECORDS ?? 2000), options.partitions, log);
+      report.ratios.vsKafka = round(report.ingestPerSec / report.baselines.kafka.perSec, 2);
+    }
+  }
+  return report;
+}
+
+/** One fault's report: what was applied, and what it did to ingest and to the store. */
+function reportFault(
+  fault: AppliedFault,
+  load: LoadResult,
+  context: { offeredPerSec: number; loadEndMs: number; loadStartAt: number; warmupMs: number; firstFaultAtMs: number; polls: { at: number; stalenessMs: number | null }[]; intervalMs: number },
+): FaultReport {
+  const s = (ms: number | null): number | null => (ms === null ? null : round(ms / 1000));
+  const recovery =
+    fault.appliedAtMs === null
+      ? null
+      : computeRecovery({ acked: load.ackedSeries, offered: load.dueSeries, bucketMs: load.seriesBucketMs, offeredPerSec: context.offeredPerSec, loadEndMs: context.loadEndMs, appliedAtMs: fault.appliedAtMs, liftedAtMs: fault.liftedAtMs });
+  // Dropped connections from the fault until ingest was back (or the load ended), and when the devices were back.
+  let disconnects = 0;
+  let reconnectedAtMs: number | null = null;
+  if (fault.appliedAtMs !== null) {
+    const endMs = Math.max(fault.liftedAtMs ?? 0, recovery?.backAtS !== null && recovery?.backAtS !== undefined ? recovery.backAtS * 1000 : context.loadEndMs);
+    const from = Math.floor(fault.appliedAtMs / load.seriesBucketMs);
+    const to = Math.ceil(endMs / load.seriesBucketMs);
+    for (let i = from; i < to && i < load.disconnectSeries.length; i++) disconnects += load.disconnectSeries[i]!;
+    let dropped = 0;
+    let reconnected = 0;
+    for (let i = from; i < Math.max(load.disconnectSeries.length, load.reconnectSeries.length); i++) {
+      dropped += i < to ? (load.disconnectSeries[i] ?? 0) : 0;
+      reconnected += load.reconnectSeries[i] ?? 0;
+      if (dropped > 0 && reconnected >= dropped && i >= Math.floor((fault.liftedAtMs ?? fault.appliedAtMs) / load.seriesBucketMs)) {
+        reconnectedAtMs = (i + 1) * load.seriesBucketMs;
+        break;
+      }
+    }
+  }
+  const polls: StorePoll[] = context.polls.map((p) => ({ atMs: p.at - context.loadStartAt, stalenessMs: p.stalenessMs }));
+  // "Caught up": as fresh as before the first fault (twice the median then, at least 3 s + one message interval).
+  const steady = medianStaleness(polls, context.warmupMs, context.firstFaultAtMs);
+  const thresholdMs = Math.max(3000 + context.intervalMs, 2 * (steady ?? 0));
+  return {
+    spec: fault.spec.text,
+    kind: fault.spec.kind,
+    target: fault.target,
+    broker: fault.broker,
+    ledPartitions: fault.ledPartitions,
+    partitions: fault.partitions,
+    atS: fault.spec.atS,
+    appliedAtS: s(fault.appliedAtMs),
+    downAtS: s(fault.downAtMs),
+    liftedAtS: s(fault.liftedAtMs),
+    recoveryS: recovery?.recoveryS ?? null,
+    dipStartS: recovery?.dipStartS ?? null,
+    backAtS: recovery?.backAtS ?? null,
+    dipS: recovery?.dipS ?? null,
+    minPerSec: recovery?.minPerSec ?? 0,
+    minPct: recovery?.minPct ?? 0,
+    disconnects,
+    reconnectedAtS: s(reconnectedAtMs),
+    storeCaughtUpS: storeCaughtUpS(polls, fault.liftedAtMs, thresholdMs),
+    ...(fault.error ? { error: fault.error } : {}),
+  };
+}
+
+export function describeFault(fault: FaultReport, loadEndS: number): string {
+  const at = (value: number | null): string => (value === null ? 'never' : `+${value.toFixed(1)} s`);
+  const hit = fault.ledPartitions === null ? fault.target : `${fault.target} (led ${fault.ledPartitions} of ${fault.partitions} partitions)`;
+  const dip = fault.dipStartS === null ? 'ingest never below 95 % of offered' : `ingest below 95 % from ${at(fault.dipStartS)} (min ${fault.minPerSec}/s, ${fault.minPct} %), back ${at(fault.backAtS)}${fault.dipS === null ? '' : ` after ${fault.dipS} s`}`;
+  const recovery =
+    fault.recoveryS !== null ? `recovery ${fault.recoveryS} s` : fault.liftedAtS === null ? 'never lifted' : fault.liftedAtS >= loadEndS ? 'lifted after the load ended: recovery not measured' : 'not back at rate before the load ended';
+  const store = fault.storeCaughtUpS === null ? '' : `; store caught up ${fault.storeCaughtUpS} s after`;
+  const devices = fault.disconnects === 0 ? 'no device disconnected' : `${fault.disconnects} disconnects, every device back ${at(fault.reconnectedAtS)}`;
+  return `${fault.spec}: ${hit}, applied ${at(fault.appliedAtS)}, lifted ${at(fault.liftedAtS)}; ${dip}; ${recovery}; ${devices}${store}${fault.error ? `; ${fault.error}` : ''}`;
 }

@@ -3,10 +3,20 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { positiveInt, positiveNumber, wholeNumber } from '../common.js';
 import { runBench, type BaselineName } from '../../bench/run.js';
 import { formatReport } from '../../bench/report.js';
+import { FaultSpecError, parseFaultSpec, validateFaults, type FaultSpec } from '../../bench/faults.js';
 
 function collectBaseline(value: string, previous: BaselineName[]): BaselineName[] {
   if (value !== 'mosquitto' && value !== 'kafka') throw new InvalidArgumentError('baseline is mosquitto or kafka');
   return [...previous, value];
+}
+
+function collectFault(value: string, previous: FaultSpec[]): FaultSpec[] {
+  try {
+    return [...previous, parseFaultSpec(value)];
+  } catch (error) {
+    if (error instanceof FaultSpecError) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
 }
 
 interface BenchCliOptions {
@@ -27,6 +37,9 @@ interface BenchCliOptions {
   storeWait: number;
   warmup: number;
   splitRoles?: boolean;
+  kafkaNodes?: '1' | '3';
+  reconnectMax: number;
+  fault: FaultSpec[];
 }
 
 export function registerBenchCommand(program: Command): void {
@@ -40,6 +53,13 @@ export function registerBenchCommand(program: Command): void {
     .option('--json <file>', 'write the results as JSON (DESIGN §2)')
     .option('--baseline <name>', 'also measure mosquitto (pub→sub QoS 1) and/or kafka (raw kafkajs); repeatable', collectBaseline, [])
     .option('--kafka <brokers>', 'Kafka brokers (default: KAFKA_BROKERS)')
+    .addOption(new Option('--kafka-nodes <n>', 'start a Kafka cluster of the bench\'s own with 1 or 3 nodes (replication factor 3 with 3) instead of using --kafka / KAFKA_BROKERS; destroyed afterwards').choices(['1', '3']))
+    .option(
+      '--fault <spec>',
+      'apply a fault during the load, repeatable: broker-stop:N@T[+D], broker-kill:N@T[+D] (N = leader or 0..2), kafka-down@T[+D], store-down@T[+D], writer-kill@T[+D], gateway-restart@T[+D], gateway-kill@T[+D]; T and D in seconds from the start of the load',
+      collectFault,
+      [],
+    )
     .option('--influx <url>', 'use this InfluxDB-compatible store instead of starting a private VictoriaMetrics')
     .option('--workers <n>', 'load generator worker threads', positiveInt, 1)
     .option('--payload-bytes <n>', 'size of each JSON payload', positiveInt, 100)
@@ -47,13 +67,26 @@ export function registerBenchCommand(program: Command): void {
     .option('--idle-devices <n>', 'after the load, open this many idle connections and report the gateway memory', wholeNumber, 0)
     .option('--max-inflight <n>', 'unacknowledged messages per device before it skips due publishes', positiveInt, 1000)
     .option('--cpu-prof <dir>', 'run the Sluice process with node --cpu-prof, profiles written to this directory')
+    .option('--reconnect-max <s>', 'longest reconnect backoff of a device after a dropped connection (from 0.25 s, doubling, jittered)', positiveNumber, 5)
     .option('--split-roles', 'run gateway+bridge, writer and dashboard as three processes, as in production')
     .option('--store-wait <s>', 'longest wait for the store to catch up after the load', positiveNumber, 120)
     .option('--warmup <s>', 'seconds at the start of the load left out of the latency percentiles (at most a quarter of --duration)', wholeNumber, 5)
     .action(async (options: BenchCliOptions) => {
-      const brokers = (options.kafka ?? process.env.KAFKA_BROKERS ?? '').split(',').map((b) => b.trim()).filter(Boolean);
-      if (brokers.length === 0) program.error('sluice bench: give --kafka host:port or set KAFKA_BROKERS (e.g. after "npm run services:up")');
+      const kafkaNodes = options.kafkaNodes === undefined ? undefined : options.kafkaNodes === '3' ? 3 : 1;
+      if (kafkaNodes !== undefined && options.kafka) program.error('sluice bench: --kafka and --kafka-nodes exclude each other: use someone\'s Kafka or start one of the bench\'s own');
+      const brokers = kafkaNodes !== undefined ? [] : (options.kafka ?? process.env.KAFKA_BROKERS ?? '').split(',').map((b) => b.trim()).filter(Boolean);
+      if (kafkaNodes === undefined && brokers.length === 0) program.error('sluice bench: give --kafka host:port, set KAFKA_BROKERS (e.g. after "npm run services:up"), or let the bench start its own with --kafka-nodes 1|3');
+      const problems = validateFaults(options.fault, { kafkaNodes, splitRoles: options.splitRoles === true, ownStore: !options.influx, durationS: options.duration });
+      if (problems.length > 0) program.error(`sluice bench: ${problems.length === 1 ? 'a fault cannot run' : 'faults cannot run'}:\n  ${problems.join('\n  ')}`);
       const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
+      // Ctrl-C or a SIGTERM stops everything the bench started (its Kafka cluster, store, Sluice) before exiting.
+      const interrupt = new AbortController();
+      const onSignal = (signal: NodeJS.Signals): void => {
+        log(`${signal}: stopping everything the bench started`);
+        interrupt.abort();
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       let lastProgress = 0;
       const report = await runBench(
         {
@@ -64,11 +97,15 @@ export function registerBenchCommand(program: Command): void {
           payloadBytes: options.payloadBytes,
           workers: options.workers,
           kafkaBrokers: brokers,
+          ...(kafkaNodes !== undefined ? { kafkaNodes } : {}),
+          faults: options.fault,
+          signal: interrupt.signal,
           ...(options.influx ? { influxUrl: options.influx } : {}),
           baselines: options.baseline,
           partitions: options.partitions,
           idleDevices: options.idleDevices,
           maxInflightPerDevice: options.maxInflight,
+          maxReconnectMs: Math.max(250, options.reconnectMax * 1000),
           sluiceNodeArgs: options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : [],
           sluiceEnv: { LOG_LEVEL: 'info' },
           storeWaitS: options.storeWait,
@@ -80,9 +117,12 @@ export function registerBenchCommand(program: Command): void {
           const now = Date.now();
           if (now - lastProgress < 5000) return;
           lastProgress = now;
-          log(`${p.phase}: sent ${p.sent}, acked ${p.acked}, errors ${p.errors}`);
+          log(`${p.phase}: sent ${p.sent}, acked ${p.acked}, errors ${p.errors}${p.disconnects > 0 ? `, disconnects ${p.disconnects}, resent ${p.resent}` : ''}`);
         },
-      ).catch((error: unknown) => program.error(`sluice bench: ${(error as Error).stack ?? String(error)}`));
+      ).catch((error: unknown) => {
+        if (interrupt.signal.aborted) process.exit(130);
+        return program.error(`sluice bench: ${(error as Error).stack ?? String(error)}`);
+      });
       console.log(formatReport(report));
       if (options.json) await writeFile(options.json, `${JSON.stringify(report, null, 2)}\n`);
       process.exit(0);
