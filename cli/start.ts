@@ -87,6 +87,7 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
     ];
 
     let writer: Writer | undefined;
+    let writerStarting: Promise<void> | undefined;
     if (roles.has('writer')) {
       const writerOptions = {
         groupId: writerGroupId(config),
@@ -110,7 +111,10 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
         writer = createWriter(writerOptions, { bus, store, deadLetters, logger, metrics });
       }
       const started = writer;
-      await started.start();
+      // Joining the writer group waits out the session of a member that died (a crashed Sluice restarting: 20 s).
+      // Devices need no group: the gateway opens meanwhile, and start-up completes once the writer has joined.
+      writerStarting = started.start();
+      writerStarting.catch(() => undefined);
       closers.push({ name: 'writer', close: () => started.close() });
       readiness.push({ name: 'writer', check: async () => started.status().state !== 'unauthorized' });
       if (production) {
@@ -217,6 +221,7 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
       running.dashboardPort = typeof address === 'object' && address ? address.port : config.DASHBOARD_PORT;
     }
 
+    await writerStarting;
     return running;
   } catch (error) {
     await closeAll();
