@@ -18,6 +18,7 @@ import { hashSecret, registryPath } from '../gateway/registry.js';
 import { connectLean, type LeanClient } from '../simulators/lean-mqtt.js';
 import { account, ackedFromRows } from './accounting.js';
 import { runLoad, type LoadProgress, type LoadResult } from './load.js';
+import type { DeviceCounts } from './load-worker.js';
 import { describeStages, scrapeStages, type Stages } from './stages.js';
 import { describeCpu, startCpuWindow, type CpuProbe, type CpuReport } from './cpu.js';
 import { startSluiceRole, startVictoriaMetrics, type BenchStore, type SluiceRole } from './processes.js';
@@ -100,7 +101,8 @@ export interface FaultReport {
   error?: string;
 }
 
-export interface BenchReport {
+/** Besides these, what the devices counted (errors, throttled, disconnects, reconnects, resends): DeviceCounts. */
+export interface BenchReport extends Omit<DeviceCounts, 'sent' | 'acked'> {
   devices: number;
   qos: number;
   durationS: number;
@@ -118,15 +120,6 @@ export interface BenchReport {
   ratePerDevice: number;
   payloadBytes: number;
   connected: number;
-  /** Explicit refusals the devices saw: CONNACK ≠ 0 on a reconnect; publishes of a device that never connected. */
-  errors: number;
-  throttled: number;
-  /** Connections dropped by the server or the network; the devices reconnected and resent. */
-  disconnects: number;
-  reconnects: number;
-  reconnectFailures: number;
-  /** Messages sent again with DUP after a reconnect. */
-  resent: number;
   /** Sent (QoS 1) but never acknowledged by the end of the drain. */
   unacked: number;
   /** Nodes of the bench's own Kafka cluster; null: someone else's Kafka. */

@@ -63,9 +63,14 @@ export function createKafkaBus(options: KafkaBusOptions): StreamBus {
     async ensureStreams() {
       const client = await connectedAdmin();
       const wanted = STREAM_NAMES.map((s) => topicName(options.topicPrefix, s));
+      // With three or more replicas an acknowledged record is on at least two brokers, and only an in-sync replica
+      // may become leader (Kafka's default, set here so a broker-wide override cannot silently lose acknowledged data).
       const configEntries =
         options.replicationFactor >= 3
-          ? [{ name: 'min.insync.replicas', value: String(options.replicationFactor - 1) }]
+          ? [
+              { name: 'min.insync.replicas', value: String(options.replicationFactor - 1) },
+              { name: 'unclean.leader.election.enable', value: 'false' },
+            ]
           : [];
       // Creating topics races with the controller electing their leaders (and with another Sluice process
       // creating the same topics): retriable errors are retried, and each attempt creates only what is missing.

@@ -12,6 +12,7 @@ import { startPrivateKafka, type PrivateKafka } from '../support/private-kafka.j
 import { startPrivateVictoria, type PrivateVictoria } from '../support/victoria.js';
 import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
 import { readKafkaHistory } from '../../core/streams/kafka.js';
+import { ConfigResourceTypes, Kafka, logLevel } from '../../core/streams/kafkajs.js';
 import { exportSeries } from '../support/store.js';
 import { paced } from '../support/wait.js';
 
@@ -128,6 +129,20 @@ describe('Kafka broker failover under a steady QoS 1 stream (3 brokers, replicat
     expect(devices.map((d) => d.disconnects)).toEqual(devices.map(() => 0));
     expect(sluice.child.exitCode).toBeNull();
   }
+
+  it('creates its topics so that an acknowledged reading is on two brokers and only an in-sync replica can lead', async () => {
+    const admin = new Kafka({ clientId: `fo-admin-${runId}`, brokers: kafka.brokerList, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: telemetryTopic, configNames: ['min.insync.replicas', 'unclean.leader.election.enable'] }] });
+      const configs = Object.fromEntries(resources[0]!.configEntries.map((entry) => [entry.configName, entry.configValue]));
+      expect(configs).toEqual({ 'min.insync.replicas': '2', 'unclean.leader.election.enable': 'false' });
+      const metadata = await admin.fetchTopicMetadata({ topics: [telemetryTopic] });
+      expect(metadata.topics[0]!.partitions.map((p) => p.replicas.length)).toEqual([3, 3, 3, 3, 3, 3]);
+    } finally {
+      await admin.disconnect();
+    }
+  });
 
   it('a controlled shutdown (SIGTERM) of the broker leading most telemetry partitions delays PUBACKs, never fails them', async () => {
     const { broker, led, ackWaitMs } = await faultAndRestart('stop');
