@@ -29,18 +29,34 @@ export interface Accounting {
   lost: number;
   /** Points stored more than once (a message stored 3 times counts 2). */
   duplicatesStored: number;
+  /**
+   * Of those, the ones InfluxDB would keep too: a message stored again at another timestamp (InfluxDB keeps one point
+   * per series and timestamp, so a re-write of the same reading is not one). Null when the points came without times.
+   */
+  duplicatesKept: number | null;
   /** Stored points that were never acknowledged (in flight at the end, or not from this run). */
   storedNotAcked: number;
   /** Up to 10 lost messages, for the report. */
   lostExamples: { deviceIndex: number; message: number }[];
 }
 
-export function account(acked: AckedMessages, ackedRows: ReadonlyMap<number, Uint8Array>, storedValues: Iterable<number>): Accounting {
+/** A stored point: its value (the message's sequence), and its timestamp when known. */
+export type StoredPoint = number | { value: number; timestamp: number };
+
+export function account(acked: AckedMessages, ackedRows: ReadonlyMap<number, Uint8Array>, storedPoints: Iterable<StoredPoint>): Accounting {
   const seen = new Map<number, Uint8Array>();
+  /** Timestamps each message was stored at, once it was stored at more than one point. */
+  const firstTimestamp = new Map<number, number>();
+  const timestampsOfDuplicates = new Map<number, Set<number>>();
+  let timed = true;
   let stored = 0;
   let duplicatesStored = 0;
   let storedNotAcked = 0;
-  for (const value of storedValues) {
+  for (const point of storedPoints) {
+    const value = typeof point === 'number' ? point : point.value;
+    if (typeof point === 'number') timed = false;
+    else if (!firstTimestamp.has(value)) firstTimestamp.set(value, point.timestamp);
+    else (timestampsOfDuplicates.get(value) ?? timestampsOfDuplicates.set(value, new Set([firstTimestamp.get(value)!])).get(value)!).add(point.timestamp);
     stored++;
     const { deviceIndex, message } = decodeSequence(value);
     const row = ackedRows.get(deviceIndex);
@@ -66,5 +82,7 @@ export function account(acked: AckedMessages, ackedRows: ReadonlyMap<number, Uin
       }
     }
   }
-  return { stored, lost, duplicatesStored, storedNotAcked, lostExamples };
+  let duplicatesKept = 0;
+  for (const timestamps of timestampsOfDuplicates.values()) duplicatesKept += timestamps.size - 1;
+  return { stored, lost, duplicatesStored, duplicatesKept: timed ? duplicatesKept : null, storedNotAcked, lostExamples };
 }

@@ -12,7 +12,7 @@ export function formatReport(report: BenchReport): string {
     ['devices × rate', `${n(report.devices)} × ${report.ratePerDevice}/s, QoS ${report.qos}, ${report.durationS} s`, `${report.payloadBytes}-byte JSON, offered ${n(report.offeredPerSec)}/s`],
     ['sent / acked', `${n(report.sent)} / ${n(report.acked)}`, `errors ${n(report.errors)}, throttled ${n(report.throttled)}${report.unacked > 0 ? `, unacked at the end ${n(report.unacked)}` : ''}`],
     ['stored', n(report.stored), `stored but not acked ${n(report.storedNotAcked)}`],
-    ['lost / duplicates stored', `${n(report.lost)} / ${n(report.duplicatesStored)}`, 'target 0 / 0'],
+    ['lost / duplicates stored', `${n(report.lost)} / ${n(report.duplicatesStored)}`, `target 0 / 0${report.duplicatesKept === null ? '' : `; at another timestamp (kept by InfluxDB too): ${n(report.duplicatesKept)}`}`],
     ['pushed live', n(report.pushedLive), 'messages of the sampled devices (see notes)'],
     ['ingest (acked/s)', n(report.ingestPerSec), '≥ 20,000/s'],
     ['ack p50 / p99 (ms)', `${n(l.ackP50, 1)} / ${n(l.ackP99, 1)}`, `p99 ≤ 50 ms; max ${n(report.ackMaxMs, 0)}`],

@@ -16,7 +16,7 @@ import * as hdr from 'hdr-histogram-js';
 import { io, type Socket } from 'socket.io-client';
 import { hashSecret, registryPath } from '../gateway/registry.js';
 import { connectLean, type LeanClient } from '../simulators/lean-mqtt.js';
-import { account, ackedFromRows } from './accounting.js';
+import { account, ackedFromRows, type StoredPoint } from './accounting.js';
 import { runLoad, type LoadProgress, type LoadResult } from './load.js';
 import type { DeviceCounts } from './load-worker.js';
 import { describeStages, scrapeStages, type Stages } from './stages.js';
@@ -112,6 +112,8 @@ export interface BenchReport extends Omit<DeviceCounts, 'sent' | 'acked'> {
   pushedLive: number | null;
   lost: number;
   duplicatesStored: number;
+  /** Duplicates at another timestamp: the ones InfluxDB would keep as well (null: unknown). */
+  duplicatesKept: number | null;
   ingestPerSec: number;
   latencyMs: { ackP50: number; ackP99: number; livePushP50: number | null; livePushP99: number | null; storedP50: number | null; storedP99: number | null };
   gatewayRssMiB: number | null;
@@ -266,10 +268,12 @@ function sampleStoreLatency(url: string, runId: string, sampleIds: string[]): { 
   };
 }
 
-async function storedValues(url: string, runId: string): Promise<number[]> {
-  const values: number[] = [];
-  for (const series of await exportPoints(url, runSelector(runId))) for (const value of series.values) values.push(value);
-  return values;
+async function storedValues(url: string, runId: string): Promise<StoredPoint[]> {
+  const points: StoredPoint[] = [];
+  for (const series of await exportPoints(url, runSelector(runId))) {
+    series.values.forEach((value, i) => points.push({ value, timestamp: series.timestamps[i]! }));
+  }
+  return points;
 }
 
 /** What a run started, ended in order once (also when the run fails or is interrupted). */
@@ -542,6 +546,7 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
     pushedLive,
     lost: accounting.lost,
     duplicatesStored: accounting.duplicatesStored,
+    duplicatesKept: accounting.duplicatesKept,
     ingestPerSec: Math.round(load.acked / seconds),
     latencyMs: {
       ackP50: round(load.ackHistogram.getValueAtPercentile(50) / 1000, 2),

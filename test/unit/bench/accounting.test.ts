@@ -31,6 +31,15 @@ describe('bench accounting', () => {
     expect(account(ackedFromRows(acked), acked, stored)).toMatchObject({ stored: 23, lost: 0, duplicatesStored: 3 });
   });
 
+  it('tells duplicates InfluxDB would keep (another timestamp) from re-writes of the same point', () => {
+    const acked = rows(1, 3);
+    const at = (message: number, timestamp: number) => ({ value: sequenceValue(0, message), timestamp });
+    // Message 0 written twice at the same time (a writer re-reading), message 1 resent and stored at a new time.
+    const stored = [at(0, 1000), at(0, 1000), at(1, 2000), at(1, 2500), at(1, 2500), at(2, 3000)];
+    expect(account(ackedFromRows(acked), acked, stored)).toMatchObject({ stored: 6, lost: 0, duplicatesStored: 3, duplicatesKept: 1 });
+    expect(account(ackedFromRows(acked), acked, allValues(1, 3)).duplicatesKept).toBeNull();
+  });
+
   it('counts stored messages that were never acknowledged apart from losses', () => {
     const acked = rows(1, 10);
     acked.get(0)![9] = 0;
