@@ -111,33 +111,32 @@ export function createKafkaBus(options: KafkaBusOptions): StreamBus {
       closers.add(close);
       // Records Kafka acknowledged in a send that failed as a whole (other partitions' leaders were down). The
       // caller retries the same records; these must not go again: under a new sequence number a record already
-      // written would be written twice. Weak: forgotten with the batch.
+      // written would be written twice. Weak: forgotten with the batch. Looked up only once a send has failed so.
       const acknowledgedEarlier = new WeakSet<OutgoingRecord>();
+      let partlyAcknowledged = false;
+      const toMessage = (record: OutgoingRecord): Message => ({ key: record.key, value: record.value, timestamp: record.timestamp === undefined ? undefined : String(record.timestamp) });
       const sendBatch = async (batches: { stream: StreamName; records: OutgoingRecord[] }[]): Promise<void> => {
-        const sent: { record: OutgoingRecord; message: Message }[] = [];
-        const topicMessages = batches
-          .map((b) => ({
-            topic: topicName(options.topicPrefix, b.stream),
-            messages: b.records
-              .filter((record) => !acknowledgedEarlier.has(record))
-              .map((record) => {
-                const message = { key: record.key, value: record.value, timestamp: record.timestamp === undefined ? undefined : String(record.timestamp) };
-                sent.push({ record, message });
-                return message;
-              }),
-          }))
-          .filter((t) => t.messages.length > 0);
-        if (topicMessages.length === 0) return;
+        const outgoing = batches
+          .map((b) => ({ topic: topicName(options.topicPrefix, b.stream), records: partlyAcknowledged ? b.records.filter((r) => !acknowledgedEarlier.has(r)) : b.records }))
+          .filter((t) => t.records.length > 0);
+        if (outgoing.length === 0) return;
+        const topicMessages = outgoing.map((t) => ({ topic: t.topic, messages: t.records.map(toMessage) }));
         try {
           await producer.sendBatch({ topicMessages, acks: -1, compression: options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None });
         } catch (error) {
           const acknowledged = acknowledgedBeforeFailure(error);
-          for (const { record, message } of sent) if (acknowledged.has(message)) acknowledgedEarlier.add(record);
-          const count = sent.length - acknowledged.size;
+          let count = 0;
+          outgoing.forEach(({ records }, t) => {
+            count += records.length;
+            topicMessages[t]!.messages.forEach((message, i) => {
+              if (acknowledged.has(message)) acknowledgedEarlier.add(records[i]!);
+            });
+          });
+          if (acknowledged.size > 0) partlyAcknowledged = true;
           const permanent = permanentKafkaErrorType(error);
           throw sluiceError(
             permanent ? ErrorCodes.KAFKA_REJECTED : ErrorCodes.KAFKA_UNAVAILABLE,
-            `kafka did not accept ${count} of ${sent.length} records: ${(error as Error).message}${permanent ? ` (${permanent})` : ''}`,
+            `kafka did not accept ${count - acknowledged.size} of ${count} records: ${(error as Error).message}${permanent ? ` (${permanent})` : ''}`,
             { retriable: !permanent, cause: error },
           );
         }
