@@ -18,6 +18,7 @@ import { createInfluxStore } from '../consumers/stores/influx.js';
 import { createMemoryStore, type MemoryStore } from '../consumers/stores/memory.js';
 import type { ReadinessCheck } from '../dashboard/http.js';
 import { buildOpsApi } from '../dashboard/http.js';
+import { createDashboardAuth } from '../dashboard/auth.js';
 import { loadDashboardToken } from '../dashboard/token.js';
 import { createDashboard } from '../dashboard/dashboard.js';
 
@@ -147,6 +148,8 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
           token: config.DASHBOARD_TOKEN,
           mode: config.mode,
           roles: [...roles],
+          authFailureBudget: config.AUTH_FAILURE_BUDGET,
+          authFailureRefillMs: config.AUTH_FAILURE_REFILL_MS,
           ...(production ? { kafka: { brokers: config.kafkaBrokers, clientId: config.KAFKA_CLIENT_ID, groups: [{ groupId: writerGroupId(config), topic: `${config.KAFKA_TOPIC_PREFIX}.telemetry` }] } } : {}),
         },
         {
@@ -195,6 +198,17 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
             maxConnections: config.MQTT_MAX_CONNECTIONS,
             maxTopicLevels: config.MQTT_MAX_TOPIC_LEVELS,
             maxKeepaliveS: config.MQTT_MAX_KEEPALIVE_S,
+            maxTopicBytes: config.MQTT_MAX_TOPIC_BYTES,
+            maxConnectBytes: config.MQTT_MAX_CONNECT_BYTES,
+            connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS,
+            maxUnauthenticated: config.MQTT_MAX_UNAUTHENTICATED,
+            maxUnauthenticatedPerAddress: config.MQTT_MAX_UNAUTHENTICATED_PER_ADDRESS,
+            auth: {
+              budget: config.AUTH_FAILURE_BUDGET,
+              refillMs: config.AUTH_FAILURE_REFILL_MS,
+              concurrency: config.MQTT_AUTH_CONCURRENCY,
+              maxQueued: config.MQTT_AUTH_QUEUE_MAX,
+            },
             ...(config.TLS_CERT && config.TLS_KEY
               ? { tls: { port: config.MQTT_TLS_PORT, cert: config.TLS_CERT, key: config.TLS_KEY, ...(config.TLS_CA ? { ca: config.TLS_CA } : {}) } }
               : {}),
@@ -214,7 +228,12 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
       // Every role answers health, readiness and metrics, so each process can be probed and scraped.
       const token = await loadDashboardToken(config.DATA_DIR, config.DASHBOARD_TOKEN);
       if (token.generated) running.generatedToken = token.generated;
-      const ops = await buildOpsApi({ token, metrics, readiness });
+      const ops = await buildOpsApi({
+        token,
+        metrics,
+        readiness,
+        auth: createDashboardAuth({ token, metrics, logger, budget: config.AUTH_FAILURE_BUDGET, refillMs: config.AUTH_FAILURE_REFILL_MS }),
+      });
       closers.push({ name: 'http', close: () => ops.close() });
       await ops.listen({ host: config.DASHBOARD_HOST, port: config.DASHBOARD_PORT });
       const address = ops.server.address();

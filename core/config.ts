@@ -31,6 +31,15 @@ export const configSchema = z.object({
   MQTT_MAX_PACKET_BYTES: positiveInt.default(1_048_576),
   MQTT_MAX_TOPIC_LEVELS: z.coerce.number().int().min(4).max(100).default(16),
   MQTT_MAX_KEEPALIVE_S: z.coerce.number().int().min(1).max(65535).default(3600),
+  MQTT_MAX_TOPIC_BYTES: z.coerce.number().int().min(64).max(65535).default(512),
+  MQTT_MAX_CONNECT_BYTES: z.coerce.number().int().min(128).max(268_435_455).default(4096),
+  MQTT_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
+  MQTT_MAX_UNAUTHENTICATED: positiveInt.default(1000),
+  MQTT_MAX_UNAUTHENTICATED_PER_ADDRESS: positiveInt.default(100),
+  MQTT_AUTH_CONCURRENCY: positiveInt.default(2),
+  MQTT_AUTH_QUEUE_MAX: positiveInt.default(1000),
+  AUTH_FAILURE_BUDGET: positiveInt.default(10),
+  AUTH_FAILURE_REFILL_MS: positiveInt.default(6000),
   DASHBOARD_HOST: z.string().default('0.0.0.0'),
   DASHBOARD_PORT: port.default(8080),
   DASHBOARD_TOKEN: optionalText,
@@ -109,6 +118,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   if (raw.TLS_CA !== undefined && raw.TLS_CERT === undefined) {
     problems.push('TLS_CA needs TLS_CERT and TLS_KEY: client certificates are checked on the TLS listener');
+  }
+  if (raw.MQTT_MAX_UNAUTHENTICATED_PER_ADDRESS > raw.MQTT_MAX_UNAUTHENTICATED) {
+    problems.push('MQTT_MAX_UNAUTHENTICATED_PER_ADDRESS must not exceed MQTT_MAX_UNAUTHENTICATED');
   }
   if (raw.MAX_PAYLOAD_BYTES > raw.MQTT_MAX_PACKET_BYTES) {
     problems.push('MAX_PAYLOAD_BYTES must not exceed MQTT_MAX_PACKET_BYTES');

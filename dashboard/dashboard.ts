@@ -4,6 +4,7 @@ import type { Reading } from '../core/reading.js';
 import type { FleetState, ReadingQuery } from '../core/seams.js';
 import { createDeviceActivity } from './activity.js';
 import { createConsumerLagReader, type ConsumerLagReader } from './consumer-lag.js';
+import { createDashboardAuth } from './auth.js';
 import { buildHttpApi, type ReadinessCheck } from './http.js';
 import { createLiveSocket, type LiveFeedEvents } from './live-socket.js';
 import { createPipelineMonitor, type WriterStatusLike } from './pipeline.js';
@@ -18,6 +19,10 @@ export interface DashboardOptions {
   token: string | undefined;
   mode: 'embedded' | 'production';
   roles: readonly string[];
+  /** Wrong tokens one address may present before it is refused for a while (`AUTH_FAILURE_BUDGET`); default 10. */
+  authFailureBudget?: number;
+  /** One wrong token forgiven every this many ms (`AUTH_FAILURE_REFILL_MS`); default 6000. */
+  authFailureRefillMs?: number;
   /** Set in production: the pipeline view reads consumer lag of these groups through a Kafka admin. */
   kafka?: { brokers: readonly string[]; clientId: string; groups: readonly { groupId: string; topic: string }[] };
 }
@@ -45,6 +50,14 @@ export interface Dashboard {
  */
 export async function createDashboard(options: DashboardOptions, deps: DashboardDeps): Promise<Dashboard> {
   const token = await loadDashboardToken(options.dataDir, options.token);
+  // One budget per address across the API, the login page and the live socket.
+  const auth = createDashboardAuth({
+    token,
+    metrics: deps.metrics,
+    logger: deps.logger,
+    ...(options.authFailureBudget !== undefined ? { budget: options.authFailureBudget } : {}),
+    ...(options.authFailureRefillMs !== undefined ? { refillMs: options.authFailureRefillMs } : {}),
+  });
   const activity = createDeviceActivity({ maxPerDevice: 50, maxDevices: 20_000 });
   deps.liveFeed.on('device-event', (event) => activity.addEvent(event));
   deps.liveFeed.on('dead-letter', (deadLetter) => activity.addDeadLetter(deadLetter));
@@ -66,6 +79,7 @@ export async function createDashboard(options: DashboardOptions, deps: Dashboard
 
   const api = await buildHttpApi({
     token,
+    auth,
     metrics: deps.metrics,
     devices: () => deps.fleet.devices(),
     readings: deps.readings,
@@ -74,7 +88,7 @@ export async function createDashboard(options: DashboardOptions, deps: Dashboard
     pipeline: () => pipeline.snapshot(),
     activity,
   });
-  const live = createLiveSocket({ server: api.server, token, liveFeed: deps.liveFeed, fleet: deps.fleet, metrics: deps.metrics, logger: deps.logger });
+  const live = createLiveSocket({ server: api.server, token, auth, liveFeed: deps.liveFeed, fleet: deps.fleet, metrics: deps.metrics, logger: deps.logger });
 
   return {
     ...(token.generated ? { generatedToken: token.generated } : {}),

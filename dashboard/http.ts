@@ -1,11 +1,13 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
+import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Reading } from '../core/reading.js';
 import type { DeviceSummary, ReadingQuery } from '../core/seams.js';
 import type { DashboardToken } from './token.js';
 import type { DeviceActivity } from './activity.js';
 import type { PipelineSnapshot } from './protocol.js';
+import { createDashboardAuth, TOO_MANY_ATTEMPTS, tooManyAttemptsMessage, type AuthChannel, type AuthResult, type DashboardAuth } from './auth.js';
 import { loginPage, PAGE_HEADERS, SESSION_COOKIE, sessionCookieOptions } from './session.js';
 import { MISSING_BUILD_PAGE, type WebAssets } from './static.js';
 
@@ -18,12 +20,9 @@ export interface ReadinessCheck {
   note?: () => string | undefined;
 }
 
-export interface HttpApiDeps {
-  token: DashboardToken;
-  metrics: Metrics;
+export interface HttpApiDeps extends OpsDeps {
   devices: () => DeviceSummary[];
   readings: (query: ReadingQuery) => Reading[];
-  readiness: ReadinessCheck[];
   /** The built web app; without it `/` explains how to build it. */
   web?: WebAssets;
   /** What the pipeline view shows (`GET /api/pipeline`). */
@@ -39,25 +38,47 @@ export interface OpsDeps {
   token: DashboardToken;
   metrics: Metrics;
   readiness: ReadinessCheck[];
+  /**
+   * Checks the token and throttles wrong ones per address (auth.ts); share one with the live socket. Without
+   * it the app makes its own with the default budget, logging to `logger`.
+   */
+  auth?: DashboardAuth;
+  logger?: Logger;
+}
+
+export type RequestAuth = AuthResult & { via: AuthChannel };
+
+/** Answers a request from an address over its budget: 429, `Retry-After`, and a JSON reason. */
+export function sendTooManyAttempts(reply: FastifyReply, retryAfterS: number): FastifyReply {
+  return reply.code(429).header('retry-after', String(retryAfterS)).send({ error: TOO_MANY_ATTEMPTS, message: tooManyAttemptsMessage(retryAfterS) });
 }
 
 /**
  * What every role serves, dashboard or not: the token check for everything not public, `/healthz`,
- * `/readyz` (JSON naming each check) and `/metrics`. Returns how a request's token is read.
+ * `/readyz` (JSON naming each check) and `/metrics`. Returns how a request's session is checked.
+ *
+ * The token is the bearer header's, else the session cookie's. A wrong one counts against the request's
+ * address (`request.ip`: the TCP peer, as `trustProxy` is off); a wrong cookie is also cleared, so a browser
+ * holding a stale session (Sluice restarted with another token) stops presenting it after one refusal.
  */
-export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps, publicPaths: ReadonlySet<string>): (request: FastifyRequest) => string | undefined {
-  const bearer = (request: FastifyRequest): string | undefined => {
+export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps, publicPaths: ReadonlySet<string>): (request: FastifyRequest) => RequestAuth {
+  const auth = deps.auth ?? createDashboardAuth({ token: deps.token, metrics: deps.metrics, ...(deps.logger ? { logger: deps.logger } : {}) });
+  const authenticate = (request: FastifyRequest): RequestAuth => {
     const header = request.headers.authorization;
-    if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length).trim();
-    return request.cookies[SESSION_COOKIE];
+    const [candidate, via]: [string | undefined, AuthChannel] = header?.startsWith('Bearer ')
+      ? [header.slice('Bearer '.length).trim(), 'bearer']
+      : [request.cookies[SESSION_COOKIE], 'cookie'];
+    return { ...auth.check(request.ip, candidate, via), via };
   };
 
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?')[0];
     if (path !== undefined && publicPaths.has(path)) return;
-    if (!deps.token.check(bearer(request))) {
-      await reply.code(401).header('www-authenticate', 'Bearer realm="sluice"').send({ error: 'unauthorized', message: 'a dashboard token is required' });
-    }
+    const session = authenticate(request);
+    if (session.ok) return;
+    if (session.reason === 'too-many-attempts') return sendTooManyAttempts(reply, session.retryAfterS);
+    if (session.reason === 'bad-token' && session.via === 'cookie') reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    return reply.code(401).header('www-authenticate', 'Bearer realm="sluice"').send({ error: 'unauthorized', message: 'a dashboard token is required' });
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -82,7 +103,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps, publicPat
     return reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 
-  return bearer;
+  return authenticate;
 }
 
 /** Health, readiness and metrics alone, for processes without the dashboard role (gateway, writer). */
@@ -102,20 +123,38 @@ export async function buildHttpApi(deps: HttpApiDeps): Promise<FastifyInstance> 
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
 
-  const bearer = registerOpsRoutes(app, deps, PUBLIC_PATHS);
+  const auth = deps.auth ?? createDashboardAuth({ token: deps.token, metrics: deps.metrics, ...(deps.logger ? { logger: deps.logger } : {}) });
+  const authenticate = registerOpsRoutes(app, { ...deps, auth }, PUBLIC_PATHS);
 
+  // Only adds the Secure flag, so a client spoofing X-Forwarded-Proto can only keep its own cookie off plain HTTP.
   const secure = (request: FastifyRequest): boolean => request.protocol === 'https' || request.headers['x-forwarded-proto'] === 'https';
   const sendLogin = (reply: FastifyReply, status: number, error?: string) => reply.code(status).headers(PAGE_HEADERS).send(loginPage(error));
+  const sendThrottledLogin = (reply: FastifyReply, retryAfterS: number) =>
+    reply.code(429).header('retry-after', String(retryAfterS)).headers(PAGE_HEADERS).send(loginPage(tooManyAttemptsMessage(retryAfterS)));
+  /** The login page for a request that presented no token: still says so when its address is over budget. */
+  const sendLoginFor = (request: FastifyRequest, reply: FastifyReply, status: number, error?: string) => {
+    const wait = auth.retryAfterS(request.ip);
+    return wait > 0 ? sendThrottledLogin(reply, wait) : sendLogin(reply, status, error);
+  };
 
   // The app page. `/?token=…` (the URL printed at start-up) logs in and redirects, so the token leaves the
   // address bar and the history at once; a wrong one shows the login page with the reason.
   app.get<{ Querystring: { token?: string } }>('/', async (request, reply) => {
     const fromQuery = request.query.token;
     if (fromQuery !== undefined) {
-      if (!deps.token.check(fromQuery)) return sendLogin(reply, 401, 'That token is not valid.');
+      const result = auth.check(request.ip, fromQuery, 'query');
+      if (!result.ok) {
+        if (result.reason === 'too-many-attempts') return sendThrottledLogin(reply, result.retryAfterS);
+        return result.reason === 'missing' ? sendLoginFor(request, reply, 401, 'Enter the dashboard token.') : sendLogin(reply, 401, 'That token is not valid.');
+      }
       return reply.setCookie(SESSION_COOKIE, fromQuery, sessionCookieOptions(secure(request))).header('referrer-policy', 'no-referrer').redirect('/', 303);
     }
-    if (!deps.token.check(bearer(request))) return reply.redirect('/login', 303);
+    const session = authenticate(request);
+    if (!session.ok) {
+      if (session.reason === 'too-many-attempts') return sendThrottledLogin(reply, session.retryAfterS);
+      if (session.reason === 'bad-token' && session.via === 'cookie') reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return reply.redirect('/login', 303);
+    }
     const index = deps.web?.index;
     if (!index) return reply.code(503).headers(PAGE_HEADERS).send(MISSING_BUILD_PAGE);
     if (request.headers['if-none-match'] === index.etag) return reply.code(304).send();
@@ -123,13 +162,20 @@ export async function buildHttpApi(deps: HttpApiDeps): Promise<FastifyInstance> 
   });
 
   app.get('/login', async (request, reply) => {
-    if (deps.token.check(bearer(request))) return reply.redirect('/', 303);
-    return sendLogin(reply, 200);
+    const session = authenticate(request);
+    if (session.ok) return reply.redirect('/', 303);
+    if (session.reason === 'too-many-attempts') return sendThrottledLogin(reply, session.retryAfterS);
+    if (session.reason === 'bad-token' && session.via === 'cookie') reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    return sendLoginFor(request, reply, 200);
   });
 
   app.post<{ Body: { token?: unknown } | undefined }>('/login', async (request, reply) => {
     const candidate = typeof request.body?.token === 'string' ? request.body.token.trim() : undefined;
-    if (!deps.token.check(candidate)) return sendLogin(reply, 401, candidate ? 'That token is not valid.' : 'Enter the dashboard token.');
+    const result = auth.check(request.ip, candidate, 'form');
+    if (!result.ok) {
+      if (result.reason === 'too-many-attempts') return sendThrottledLogin(reply, result.retryAfterS);
+      return result.reason === 'missing' ? sendLoginFor(request, reply, 401, 'Enter the dashboard token.') : sendLogin(reply, 401, 'That token is not valid.');
+    }
     return reply.setCookie(SESSION_COOKIE, candidate!, sessionCookieOptions(secure(request))).redirect('/', 303);
   });
 

@@ -5,7 +5,9 @@
  * ## Access
  * The handshake needs the dashboard token, either as the `sluice_session` cookie the login page sets or as
  * `auth: { token }` in the client options: `io(url, { auth: { token } })`. Without it the connection is
- * refused with a `connect_error` whose message is `unauthorized`.
+ * refused with a `connect_error` whose message is `unauthorized`. A wrong token counts against the peer
+ * address like one sent over HTTP (auth.ts); an address over its budget is refused, unchecked, with the
+ * message `too-many-attempts` and `data: { retryAfterS, message }`.
  *
  * ## Client → server
  * - `join`  `(room: string, ack?: (result: JoinResult) => void)` — rooms:
@@ -45,6 +47,7 @@ import type { Metrics } from '../core/metrics.js';
 import type { DeadLetter, DeviceEvent, Reading } from '../core/reading.js';
 import type { FleetState } from '../core/seams.js';
 import type { DashboardToken } from './token.js';
+import { createDashboardAuth, TOO_MANY_ATTEMPTS, tooManyAttemptsMessage, type DashboardAuth } from './auth.js';
 import { SESSION_COOKIE } from './session.js';
 import { createLiveHub, deviceRoom, FLEET_READINGS_ROOM, FLEET_ROOM, type FleetFrame, type LiveHub, type LiveHubOptions } from './live-hub.js';
 
@@ -60,6 +63,8 @@ export interface LiveFeedEvents {
 export interface LiveSocketOptions extends Partial<LiveHubOptions> {
   server: HttpServer;
   token: DashboardToken;
+  /** The token check and wrong-token throttle shared with the HTTP API; without it one of its own. */
+  auth?: DashboardAuth;
   liveFeed: LiveFeedEvents;
   fleet: FleetState;
   metrics: Metrics;
@@ -144,12 +149,19 @@ export function createLiveSocket(options: LiveSocketOptions): LiveSocket {
   options.liveFeed.on('device-event', (event) => hub.addDeviceEvent(event));
   options.liveFeed.on('dead-letter', (deadLetter) => hub.addDeadLetter(deadLetter));
 
+  const auth =
+    options.auth ?? createDashboardAuth({ token: options.token, metrics: options.metrics, ...(options.logger ? { logger: options.logger } : {}) });
   io.use((socket, next) => {
-    const auth = socket.handshake.auth as { token?: unknown } | undefined;
-    const fromAuth = typeof auth?.token === 'string' ? auth.token : undefined;
+    const handshake = socket.handshake.auth as { token?: unknown } | undefined;
+    const fromAuth = typeof handshake?.token === 'string' ? handshake.token : undefined;
     const candidate = fromAuth ?? cookieValue(socket.request.headers.cookie, SESSION_COOKIE);
-    if (options.token.check(candidate)) next();
-    else next(new Error('unauthorized'));
+    // handshake.address is the TCP peer (socket.io reads no X-Forwarded-For), the address fastify's request.ip gives.
+    const result = auth.check(socket.handshake.address, candidate, fromAuth !== undefined ? 'socket' : 'cookie');
+    if (result.ok) return next();
+    if (result.reason !== 'too-many-attempts') return next(new Error('unauthorized'));
+    const error = new Error(TOO_MANY_ATTEMPTS) as Error & { data: { retryAfterS: number; message: string } };
+    error.data = { retryAfterS: result.retryAfterS, message: tooManyAttemptsMessage(result.retryAfterS) };
+    next(error);
   });
 
   io.on('connection', (socket: Socket) => {

@@ -13,8 +13,14 @@ export type DeviceStatusName = 'online' | 'offline' | 'unknown';
 /** Mirrors `DeviceEvent` in core/reading.ts. */
 export interface DeviceEventMessage {
   deviceId: string;
-  type: 'online' | 'offline' | 'acl-violation' | 'auth-failed';
+  /**
+   * `refused`: the gateway closed the connection or dropped a publish (reason: a code of README "Refusals");
+   * `auth-failed`: a login for this id was refused; `auth-failures`: a burst of them spent its login budget.
+   */
+  type: 'online' | 'offline' | 'acl-violation' | 'auth-failed' | 'auth-failures' | 'refused';
   reason: string;
+  /** The specifics behind the reason, for a person: limits, counts, the topic. */
+  detail?: string;
   ts: number;
   remoteAddress?: string;
 }

@@ -3,6 +3,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface DashboardToken {
+  /**
+   * Whether `candidate` is the token. Constant-time: both sides are SHA-256 digests of 32 bytes compared
+   * with `timingSafeEqual`, so neither the comparison nor an early length mismatch tells how much of a guess
+   * was right; hashing takes time by the candidate's length only, which its sender knows already.
+   */
   check(candidate: string | undefined): boolean;
   /** Set only when the token was generated in this start: the one chance to show it. */
   generated?: string;
@@ -23,9 +28,19 @@ export async function loadDashboardToken(dataDir: string, configured: string | u
     expected = digest(configured);
   } else {
     const path = join(dataDir, 'dashboard-token.sha256');
+    let stored: string | undefined;
     try {
-      expected = Buffer.from((await readFile(path, 'utf8')).trim(), 'hex');
-    } catch {
+      stored = (await readFile(path, 'utf8')).trim();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    if (stored !== undefined) {
+      // A damaged file would otherwise make every check throw (timingSafeEqual wants equal lengths).
+      if (!/^[0-9a-f]{64}$/i.test(stored)) {
+        throw new Error(`${path} does not hold a SHA-256 digest in hex: delete it to have a new token generated, or set DASHBOARD_TOKEN`);
+      }
+      expected = Buffer.from(stored, 'hex');
+    } else {
       generated = randomBytes(24).toString('base64url');
       expected = digest(generated);
       await mkdir(dataDir, { recursive: true });

@@ -13,6 +13,8 @@ const scrypt = (secret: string, salt: Buffer, keylen: number, options: ScryptOpt
  * thousands can still connect in reasonable time (successful checks are cached, see `verify`).
  */
 const SCRYPT = { N: 2 ** 14, r: 8, p: 1, keylen: 32, maxmem: 64 * 1024 * 1024 };
+/** How long one stat of the registry file answers for: changes by another process show within this. */
+const STAT_REUSE_MS = 250;
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 interface StoredDevice {
@@ -39,6 +41,11 @@ export interface DeviceRegistry {
   setFormat(id: string, format: DeviceFormat | undefined): Promise<boolean>;
   formatOf(id: string): Promise<DeviceFormat | undefined>;
   verify(id: string, secret: string): Promise<boolean>;
+  /**
+   * True when the secret is the one this device last proved (a fast digest, no scrypt); false means
+   * "not known", not "wrong": `verify` decides then.
+   */
+  verifyRemembered(id: string, secret: string): Promise<boolean>;
   has(id: string): Promise<boolean>;
 }
 
@@ -57,13 +64,20 @@ export function createDeviceRegistry(dataDir: string): DeviceRegistry {
   // fast digest spares a full scrypt each time. Dropped whenever the registry file changes.
   let verifiedDigests = new Map<string, Buffer>();
 
-  async function load(): Promise<RegistryFile> {
-    let mtimeMs: number;
-    try {
-      mtimeMs = (await stat(path)).mtimeMs;
-    } catch {
-      return { version: 1, devices: {} };
+  // One stat answers every login for a short while: a storm of CONNECTs must not become a storm of stats
+  // queued in libuv's thread pool next to the scrypt checks.
+  let statted: { at: number; mtimeMs: Promise<number | undefined> } | undefined;
+  const mtimeOf = (): Promise<number | undefined> => {
+    const at = Date.now();
+    if (!statted || at - statted.at >= STAT_REUSE_MS) {
+      statted = { at, mtimeMs: stat(path).then((stats) => stats.mtimeMs, () => undefined) };
     }
+    return statted.mtimeMs;
+  };
+
+  async function load(): Promise<RegistryFile> {
+    const mtimeMs = await mtimeOf();
+    if (mtimeMs === undefined) return { version: 1, devices: {} };
     if (cached && cached.mtimeMs === mtimeMs) return cached.file;
     const file = JSON.parse(await readFile(path, 'utf8')) as RegistryFile;
     cached = { mtimeMs, file };
@@ -78,6 +92,7 @@ export function createDeviceRegistry(dataDir: string): DeviceRegistry {
     await writeFile(temporary, JSON.stringify(file, null, 2), { mode: 0o600 });
     await rename(temporary, path);
     cached = undefined;
+    statted = undefined;
   }
 
   return {
@@ -129,6 +144,12 @@ export function createDeviceRegistry(dataDir: string): DeviceRegistry {
     },
     async has(id) {
       return id in (await load()).devices;
+    },
+    async verifyRemembered(id, secret) {
+      const device = (await load()).devices[id];
+      const known = verifiedDigests.get(id);
+      if (!device || !known) return false;
+      return timingSafeEqual(known, createHash('sha256').update(device.hash).update('\0').update(secret).digest());
     },
     async verify(id, secret) {
       const device = (await load()).devices[id];

@@ -124,7 +124,7 @@ describe('device identity and limits', () => {
       (error: { stderr: string }) => error.stderr,
     );
     expect(result).not.toBe('accepted');
-    await expect.poll(() => sluice.logs.some((l) => String(l.msg).startsWith('MQTT 5 CONNECT refused'))).toBe(true);
+    await expect.poll(() => sluice.logs.some((l) => l.reason === 'unsupported-protocol' && String(l.msg).startsWith('refused: not MQTT 3.1.1'))).toBe(true);
   });
 
   it('refuses keepalive 0 (a connection that never times out)', async () => {
@@ -141,7 +141,8 @@ describe('device identity and limits', () => {
     const gone = closed(client);
     client.publish(`devices/${id('big')}/telemetry`, Buffer.alloc(100_000, 1), { qos: 1 });
     await gone;
-    await expect.poll(() => sluice.logs.some((l) => l.msg === 'packet too large; closing the connection')).toBe(true);
+    const offline = await eventsOf(id('big'), (es) => es.some((e) => e.type === 'offline'));
+    expect(offline.find((e) => e.type === 'offline')).toMatchObject({ reason: 'packet-too-large', detail: expect.stringContaining("the limit is 65536") });
     client.end(true);
   });
 
@@ -204,7 +205,8 @@ describe('topic ACL', () => {
     sys.subscribe('$SYS/#');
     await sysGone;
     sys.end(true);
-    await expect.poll(() => sluice.logs.filter((l) => l.msg === 'subscribe refused by the topic ACL; disconnecting' && l.topic === '$SYS/#').length).toBe(1);
+    const events = await eventsOf(id('sub'), (es) => es.some((e) => e.type === 'offline' && String(e.detail).includes('$SYS/#')));
+    expect(events.filter((e) => e.type === 'offline').map((e) => e.reason)).toEqual(['acl-violation', 'acl-violation']);
   });
 });
 

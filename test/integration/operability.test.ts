@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
+import { io as ioClient } from 'socket.io-client';
 import { Kafka, logLevel } from '../../core/streams/kafkajs.js';
 import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
 import { writerGroupId } from '../../core/config.js';
@@ -7,20 +8,9 @@ import { startPrivateVictoria, type PrivateVictoria } from '../support/victoria.
 import { exportSeries } from '../support/store.js';
 import { readTopic } from '../support/kafka.js';
 import { paced } from '../support/wait.js';
+import { sample, scrape } from '../support/metrics.js';
 
 const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-
-async function scrape(port: number, token: string): Promise<string> {
-  const response = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${token}` } });
-  expect(response.status).toBe(200);
-  return response.text();
-}
-
-/** The value of one sample, e.g. `sluice_deadletters_total{code="INVALID_JSON"}`; 0 when absent. */
-function sample(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line ? Number(line.slice(series.length + 1)) : 0;
-}
 
 describe('metrics', () => {
   const device = `met-${runId}`;
@@ -72,6 +62,73 @@ describe('metrics', () => {
     const ready = await fetch(`http://127.0.0.1:${sluice.dashboardPort}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ready', checks: { 'embedded-queue': true, 'memory-store': true, writer: true, mqtt: true } });
+  });
+});
+
+describe('dashboard login throttle', () => {
+  const token = 'throttle-token';
+  const budget = 3;
+  const refillMs = 1500;
+  let sluice: SluiceProcess;
+  let base: string;
+
+  beforeAll(async () => {
+    const dataDir = await tempDataDir();
+    sluice = await startSluiceProcess({
+      DATA_DIR: dataDir,
+      DASHBOARD_TOKEN: token,
+      KAFKA_BROKERS: '',
+      INFLUX_URL: '',
+      AUTH_FAILURE_BUDGET: String(budget),
+      AUTH_FAILURE_REFILL_MS: String(refillMs),
+    });
+    base = `http://127.0.0.1:${sluice.dashboardPort}`;
+  });
+  afterAll(async () => {
+    await sluice?.stop();
+  });
+
+  it('answers 429 with Retry-After after AUTH_FAILURE_BUDGET wrong tokens from one address, keeps the probes public, and takes the token again once one is forgiven', async () => {
+    const withToken = (value: string) => ({ headers: { authorization: `Bearer ${value}` } });
+    // Requests without a token cost nothing: a browser's first visit, the API without credentials.
+    for (let i = 0; i < budget + 2; i++) {
+      expect((await fetch(`${base}/`, { redirect: 'manual' })).status).toBe(303);
+      expect((await fetch(`${base}/api/devices`)).status).toBe(401);
+    }
+    for (let i = 0; i < budget; i++) expect((await fetch(`${base}/api/devices`, withToken(`guess-${i}`))).status).toBe(401);
+
+    // Over budget: refused unchecked, the right token included, on every channel.
+    const refused = await fetch(`${base}/api/devices`, withToken(token));
+    expect(refused.status).toBe(429);
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(Math.ceil(refillMs / 1000));
+    expect(await refused.json()).toEqual({ error: 'too-many-attempts', message: `Too many wrong tokens from your address; try again in ${retryAfter} s.` });
+    expect((await fetch(`${base}/metrics`, withToken(token))).status).toBe(429);
+    const login = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${token}`, redirect: 'manual' });
+    expect(login.status).toBe(429);
+    expect(login.headers.get('retry-after')).not.toBeNull();
+    expect(await login.text()).toContain('Too many wrong tokens from your address; try again in');
+    const socket = ioClient(base, { transports: ['websocket'], auth: { token }, reconnection: false });
+    const handshake = await new Promise<string>((resolve) => {
+      socket.on('connect', () => resolve('connected'));
+      socket.on('connect_error', (error) => resolve(error.message));
+    });
+    socket.close();
+    expect(handshake).toBe('too-many-attempts');
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+
+    // One wrong token is forgiven every AUTH_FAILURE_REFILL_MS: the right one then gets in.
+    await expect.poll(async () => (await fetch(`${base}/api/devices`, withToken(token))).status, { timeout: 10_000, interval: 200 }).toBe(200);
+    const metrics = await scrape(sluice.dashboardPort, token);
+    expect(sample(metrics, 'sluice_dashboard_auth_failures_total{reason="bad-token"}')).toBe(budget);
+    expect(sample(metrics, 'sluice_dashboard_auth_failures_total{reason="throttled"}')).toBeGreaterThanOrEqual(4);
+    // One warning for the burst (at most one per address per 10 s), without the token.
+    const warnings = sluice.logs.filter((line) => line.msg === 'wrong dashboard token');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: 40, remoteAddress: '127.0.0.1', via: 'bearer', failures: 1 });
+    expect(JSON.stringify(sluice.logs)).not.toContain('guess-');
   });
 });
 

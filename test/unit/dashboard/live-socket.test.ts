@@ -7,6 +7,8 @@ import { createMetrics } from '../../../core/metrics.js';
 import { createFleetState } from '../../../core/fleet-state.js';
 import type { Reading } from '../../../core/reading.js';
 import { cookieValue, createLiveSocket, type LiveFeedEvents, type LiveSocket } from '../../../dashboard/live-socket.js';
+import { createDashboardAuth } from '../../../dashboard/auth.js';
+import { buildHttpApi } from '../../../dashboard/http.js';
 import type { ReadingsFrame } from '../../../dashboard/protocol.js';
 
 describe('live socket: handshake token, rooms, batched readings', () => {
@@ -93,5 +95,54 @@ describe('cookieValue', () => {
     expect(cookieValue('a=1; sluice_session=abc%3D; b=2', 'sluice_session')).toBe('abc=');
     expect(cookieValue('a=1', 'sluice_session')).toBeUndefined();
     expect(cookieValue(undefined, 'sluice_session')).toBeUndefined();
+  });
+});
+
+describe('live socket: wrong tokens throttled per address, with the HTTP API', () => {
+  it('refuses a handshake with too-many-attempts once the address spent its budget over HTTP and socket.io alike', async () => {
+    const metrics = createMetrics();
+    const token = { check: (candidate: string | undefined) => candidate === 'tok' };
+    const auth = createDashboardAuth({ token, metrics, budget: 3, refillMs: 60_000 });
+    const app = await buildHttpApi({ token, auth, metrics, devices: () => [], readings: () => [], readiness: [] });
+    const live = createLiveSocket({
+      server: app.server,
+      token,
+      auth,
+      liveFeed: new EventEmitter() as unknown as LiveFeedEvents,
+      fleet: createFleetState({ windowMs: 60_000, maxPerSeries: 100, maxReadings: 1000 }),
+      metrics,
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const handshake = (options: Parameters<typeof ioClient>[1]) =>
+      new Promise<{ message: string; data?: unknown }>((resolve) => {
+        const socket = ioClient(url, { transports: ['websocket'], reconnection: false, ...options });
+        socket.on('connect', () => {
+          socket.close();
+          resolve({ message: 'connected' });
+        });
+        socket.on('connect_error', (error: Error & { data?: unknown }) => {
+          socket.close();
+          resolve({ message: error.message, data: error.data });
+        });
+      });
+    try {
+      // No token at all costs nothing.
+      expect((await handshake({})).message).toBe('unauthorized');
+      expect((await handshake({ auth: { token: 'tok' } })).message).toBe('connected');
+      expect((await fetch(`${url}/api/devices`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+      expect((await handshake({ auth: { token: 'wrong' } })).message).toBe('unauthorized');
+      expect((await handshake({ extraHeaders: { cookie: 'sluice_session=stale' } })).message).toBe('unauthorized');
+      const refused = await handshake({ auth: { token: 'tok' } });
+      expect(refused.message).toBe('too-many-attempts');
+      expect(refused.data).toEqual({ retryAfterS: 60, message: 'Too many wrong tokens from your address; try again in 60 s.' });
+      expect((await fetch(`${url}/api/devices`, { headers: { authorization: 'Bearer tok' } })).status).toBe(429);
+      const text = await metrics.registry.getSingleMetricAsString('sluice_dashboard_auth_failures_total');
+      expect(text).toContain('sluice_dashboard_auth_failures_total{reason="bad-token"} 3');
+      expect(text).toContain('sluice_dashboard_auth_failures_total{reason="throttled"} 2');
+    } finally {
+      await live.close();
+      await app.close();
+    }
   });
 });
