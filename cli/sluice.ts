@@ -6,6 +6,7 @@ import { registerSimulateCommand } from './commands/simulate.js';
 import { registerBenchCommand } from './commands/bench.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerReplayCommand } from './commands/replay.js';
+import { registerFuzzCommand } from './commands/fuzz.js';
 
 const program = new Command();
 program
@@ -19,5 +20,6 @@ registerSimulateCommand(program);
 registerBenchCommand(program);
 registerDemoCommand(program);
 registerReplayCommand(program);
+registerFuzzCommand(program);
 
 await program.parseAsync(process.argv);
