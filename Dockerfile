@@ -7,7 +7,9 @@ COPY . .
 RUN npm run build && npm prune --omit=dev
 
 FROM node:24-bookworm-slim
-ENV NODE_ENV=production DATA_DIR=/data
+# Each libuv thread that runs a device secret check (scrypt, 16 MiB) keeps a glibc malloc arena of its own,
+# which the gateway's RSS then holds (seen in the `sluice fuzz` runs of issue 14); fewer arenas, less held.
+ENV NODE_ENV=production DATA_DIR=/data MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -334,6 +334,38 @@ export function coordinatorFollowingOffsetManager(OffsetManager: OffsetManagerCl
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
+/* kafkajs' RequestQueue schedules its pending-request check at `throttledUntil - Date.now()` ms. When the      */
+/* broker never throttled, throttledUntil is -1 and nothing is pending, so the delay is minus the epoch: Node   */
+/* runs it after 1 ms, and since Node 24 it also prints a TimeoutNegativeWarning in every process that talks to */
+/* Kafka (kafkajs #1751; fixes proposed in pull requests #1755 and #1768, open). The patched queue asks for     */
+/* those 1 ms itself: the same timing, no warning.                                                              */
+/* ------------------------------------------------------------------------------------------------------------ */
+
+interface RequestQueueInternals {
+  throttledUntil: number;
+  pending: unknown[];
+  throttleCheckTimeoutId: NodeJS.Timeout | null;
+  checkPendingRequests(): void;
+  scheduleCheckPendingRequests(): void;
+}
+type RequestQueueClass = new (...args: never[]) => RequestQueueInternals;
+
+export function nonNegativeDelayRequestQueue(RequestQueue: RequestQueueClass): RequestQueueClass {
+  return class NonNegativeDelayRequestQueue extends RequestQueue {
+    override scheduleCheckPendingRequests(): void {
+      if (!this.throttleCheckTimeoutId && this.pending.length === 0 && this.throttledUntil < Date.now()) {
+        this.throttleCheckTimeoutId = setTimeout(() => {
+          this.throttleCheckTimeoutId = null;
+          this.checkPendingRequests();
+        }, 1);
+        return;
+      }
+      super.scheduleCheckPendingRequests();
+    }
+  };
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
 
 interface Patch {
   /** kafkajs file replaced, relative to the package. */
@@ -348,6 +380,7 @@ export const PATCHES: readonly Patch[] = [
   { file: 'src/producer/groupMessagesPerPartition.js', sha256: 'ea72357721fbf67770b5e06b9bf4260faa1e60f3affb556bff2cc7892c1881fb', replace: () => groupMessagesPerPartition },
   { file: 'src/producer/sendMessages.js', sha256: '8a120e6993955e040a13014cccebd79b8d41e7355d6eda1065fa83fea2fbbcdb', replace: () => createSendMessages },
   { file: 'src/consumer/offsetManager/index.js', sha256: 'bd1041968ae322324ebf64d2569308db19d24f70ee5dbb72c964b43bfe85c00e', replace: (original) => coordinatorFollowingOffsetManager(original() as OffsetManagerClass) },
+  { file: 'src/network/requestQueue/index.js', sha256: 'b55986089c14f8f7bfc377922e2e65b3e4c1e7c7af2752d3b10a75dfe9e9260c', replace: (original) => nonNegativeDelayRequestQueue(original() as RequestQueueClass) },
 ];
 
 /** The patches whose kafkajs file is not the one they were written for (empty when all is well). */

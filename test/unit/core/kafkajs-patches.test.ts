@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { acknowledgedBeforeFailure, coordinatorFollowingOffsetManager, createSendMessages, groupMessagesPerPartition, kafkajsPath, stalePatches, type SendBroker, type SendCluster } from '../../../core/streams/kafkajs-patches.js';
+import { acknowledgedBeforeFailure, coordinatorFollowingOffsetManager, createSendMessages, nonNegativeDelayRequestQueue, groupMessagesPerPartition, kafkajsPath, stalePatches, type SendBroker, type SendCluster } from '../../../core/streams/kafkajs-patches.js';
 
 const require = createRequire(import.meta.url);
 
@@ -137,6 +137,7 @@ describe('kafkajs patches', () => {
     expect((require(kafkajsPath('src/producer/groupMessagesPerPartition.js')) as { name: string }).name).toBe(groupMessagesPerPartition.name);
     expect((require(kafkajsPath('src/producer/sendMessages.js')) as { name: string }).name).toBe(createSendMessages.name);
     expect((require(kafkajsPath('src/consumer/offsetManager/index.js')) as { name: string }).name).toBe('CoordinatorFollowingOffsetManager');
+    expect((require(kafkajsPath('src/network/requestQueue/index.js')) as { name: string }).name).toBe('NonNegativeDelayRequestQueue');
     // kafkajs' consumer group, which creates the offset manager, sees the same module.
     const consumerGroupPath = kafkajsPath('src/consumer/consumerGroup.js');
     expect(require.cache[consumerGroupPath]?.children.some((child) => (child.exports as { name?: string }).name === 'CoordinatorFollowingOffsetManager')).toBe(true);
@@ -157,6 +158,45 @@ describe('kafkajs patches', () => {
 
   it('were written for the installed kafkajs files (an upgrade must re-check them)', () => {
     expect(stalePatches()).toEqual([]);
+  });
+
+  describe('request queue scheduling', () => {
+    type Queue = { scheduleCheckPendingRequests(): void; checkPendingRequests(): void; destroy(): void; throttleCheckTimeoutId: unknown };
+    type QueueClass = new (options: object) => Queue;
+    const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+    const queueOptions = { instrumentationEmitter: null, maxInFlightRequests: null, requestTimeout: 30_000, enforceRequestTimeout: true, clientId: 'test', broker: 'b:9092', logger: { namespace: () => logger } };
+    /** Warnings Node emits while the queue schedules its check, and whether the check ran. */
+    async function scheduleOnce(RequestQueue: QueueClass): Promise<{ warnings: string[]; checked: boolean }> {
+      const warnings: string[] = [];
+      const onWarning = (warning: Error) => warnings.push(warning.name);
+      process.on('warning', onWarning);
+      const queue = new RequestQueue(queueOptions);
+      const check = queue.checkPendingRequests.bind(queue);
+      // The check runs once the timer fires; the warning, if any, was emitted when it was set (on the next tick).
+      const checked = await new Promise<boolean>((resolve) => {
+        queue.checkPendingRequests = () => {
+          check();
+          resolve(true);
+        };
+        queue.scheduleCheckPendingRequests();
+      });
+      process.off('warning', onWarning);
+      queue.destroy();
+      return { warnings, checked };
+    }
+
+    it("kafkajs' own queue schedules a negative timeout when never throttled (the upstream bug, still in the installed kafkajs)", async () => {
+      const original = kafkajsOriginal<QueueClass>('src/network/requestQueue/index.js');
+      const { warnings, checked } = await scheduleOnce(original);
+      expect(checked).toBe(true);
+      // Node before 24 clamps it silently; Node 24 warns.
+      if (Number(process.versions.node.split('.')[0]) >= 24) expect(warnings).toContain('TimeoutNegativeWarning');
+    });
+
+    it('the patched queue checks after the same 1 ms without a warning', async () => {
+      const patched = nonNegativeDelayRequestQueue(kafkajsOriginal('src/network/requestQueue/index.js')) as unknown as QueueClass;
+      expect(await scheduleOnce(patched)).toEqual({ warnings: [], checked: true });
+    });
   });
 
   describe('linear grouping', () => {

@@ -56,3 +56,14 @@ describe('createLogLimiter', () => {
     expect(lines).toEqual(['a+0', 'b+0', 'a+4']);
   });
 });
+
+describe('the README refusal table', () => {
+  it('lists every refusal reason the gateway can give, and no other', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8');
+    const start = readme.indexOf('### Refusals');
+    const table = readme.slice(start, readme.indexOf('\n## ', start));
+    const listed = [...table.matchAll(/^\| `([a-z0-9-]+)` \|/gm)].map((m) => m[1]);
+    expect(listed).toEqual(Object.keys(REFUSALS));
+  });
+});
