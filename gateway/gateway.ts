@@ -427,7 +427,10 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
     const limited = limitPacketSize(
       client,
       () => (connections.has(client) ? options.maxPacketBytes : options.maxConnectBytes),
-      (length, limit) => closeFor(client, connections.has(client) ? 'packet-too-large' : 'connect-too-large', `a packet of ${length} bytes; the limit is ${limit}`),
+      (length, limit) => {
+        if (connections.has(client)) metrics.mqttOversizedPackets.inc();
+        closeFor(client, connections.has(client) ? 'packet-too-large' : 'connect-too-large', `a packet of ${length} bytes; the limit is ${limit}`);
+      },
     );
     if (!limited) log.error('aedes client has no mqtt-packet parser to limit: packet sizes are not bounded (aedes changed shape?)');
   }

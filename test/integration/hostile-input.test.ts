@@ -55,6 +55,14 @@ async function activity(sluice: SluiceProcess, deviceId: string): Promise<{ type
   return ((await response.json()) as { events: { type: string; reason: string; detail?: string }[] }).events;
 }
 
+/** An embedded Sluice of the test's own, on 127.0.0.1, with these devices registered. */
+async function startEmbedded(devices: string[], env: Record<string, string>): Promise<{ sluice: SluiceProcess; secrets: Record<string, string> }> {
+  const dataDir = await tempDataDir();
+  const secrets = await addDevices(dataDir, devices);
+  const sluice = await startSluiceProcess({ DATA_DIR: dataDir, DASHBOARD_TOKEN: token, KAFKA_BROKERS: '', INFLUX_URL: '', MQTT_HOST: '127.0.0.1', ...env });
+  return { sluice, secrets };
+}
+
 const metricDelta = async (sluice: SluiceProcess, before: string, series: string) => sample(await scrape(sluice.dashboardPort, token), series) - sample(before, series);
 
 describe('before login', () => {
@@ -62,18 +70,11 @@ describe('before login', () => {
   let secrets: Record<string, string>;
 
   beforeAll(async () => {
-    const dataDir = await tempDataDir();
-    secrets = await addDevices(dataDir, [id('deep'), id('long'), id('utf8'), id('near')]);
-    sluice = await startSluiceProcess({
-      DATA_DIR: dataDir,
-      DASHBOARD_TOKEN: token,
-      KAFKA_BROKERS: '',
-      INFLUX_URL: '',
-      MQTT_HOST: '127.0.0.1',
+    ({ sluice, secrets } = await startEmbedded([id('deep'), id('long'), id('utf8'), id('near')], {
       MQTT_CONNECT_TIMEOUT_MS: '3000',
       MQTT_MAX_UNAUTHENTICATED: '40',
       MQTT_MAX_UNAUTHENTICATED_PER_ADDRESS: '30',
-    });
+    }));
   });
   afterAll(async () => {
     await sluice?.stop();
@@ -170,17 +171,8 @@ describe('login throttle', () => {
   let secrets: Record<string, string>;
 
   beforeAll(async () => {
-    const dataDir = await tempDataDir();
-    secrets = await addDevices(dataDir, [id('victim'), id('elsewhere'), id('fresh')]);
-    sluice = await startSluiceProcess({
-      DATA_DIR: dataDir,
-      DASHBOARD_TOKEN: token,
-      KAFKA_BROKERS: '',
-      INFLUX_URL: '',
-      MQTT_HOST: '127.0.0.1',
-      // All 200 attempts reach the login gate instead of meeting the per-address cap first.
-      MQTT_MAX_UNAUTHENTICATED_PER_ADDRESS: '400',
-    });
+    // All 200 attempts reach the login gate instead of meeting the per-address cap first.
+    ({ sluice, secrets } = await startEmbedded([id('victim'), id('elsewhere'), id('fresh')], { MQTT_MAX_UNAUTHENTICATED_PER_ADDRESS: '400' }));
   });
   afterAll(async () => {
     await sluice?.stop();
