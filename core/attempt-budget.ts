@@ -126,3 +126,27 @@ export function createAttemptBudget(options: AttemptBudgetOptions): AttemptBudge
     size: () => states.size,
   };
 }
+
+/** Keys remembered for `ttlMs` after they were last added, at most `maxKeys` (the oldest go first). */
+export function createExpiringSet(options: { ttlMs: number; maxKeys: number; now?: () => number }) {
+  const now = options.now ?? Date.now;
+  const addedAt = new Map<string, number>();
+  return {
+    has(key: string): boolean {
+      const at = addedAt.get(key);
+      if (at === undefined) return false;
+      if (now() - at <= options.ttlMs) return true;
+      addedAt.delete(key);
+      return false;
+    },
+    add(key: string): void {
+      addedAt.delete(key);
+      addedAt.set(key, now());
+      if (addedAt.size > options.maxKeys) addedAt.delete(addedAt.keys().next().value!);
+    },
+    delete: (key: string): boolean => addedAt.delete(key),
+    get size() {
+      return addedAt.size;
+    },
+  };
+}

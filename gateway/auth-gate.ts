@@ -1,4 +1,4 @@
-import { createAttemptBudget, type AttemptBudget, type BudgetVerdict } from '../core/attempt-budget.js';
+import { createAttemptBudget, createExpiringSet, type AttemptBudget, type BudgetVerdict } from '../core/attempt-budget.js';
 
 export interface AuthGateOptions {
   /** Attempts in flight or failed recently per device id; an address gets ADDRESS_SHARE times as many. */
@@ -90,28 +90,12 @@ export function createAuthGate(options: AuthGateOptions): AuthGate {
     { budget: perAddress, key: addressKey(address), gates: !trustedPair },
     { budget: perDevice, key: deviceKey(deviceId), gates: !trustedPair },
   ];
-  const trusted = new Map<string, number>();
+  const trusted = createExpiringSet({ ttlMs: trustMs, maxKeys, now });
+  const isTrusted = (address: string, deviceId: string) => trusted.has(pairKey(address, deviceId));
+  const trust = (address: string, deviceId: string) => trusted.add(pairKey(address, deviceId));
   const queues = new Map<string, Waiting[]>();
   let queued = 0;
   let running = 0;
-
-  function isTrusted(address: string, deviceId: string): boolean {
-    const key = pairKey(address, deviceId);
-    const at = trusted.get(key);
-    if (at === undefined) return false;
-    if (now() - at > trustMs) {
-      trusted.delete(key);
-      return false;
-    }
-    return true;
-  }
-
-  function trust(address: string, deviceId: string): void {
-    const key = pairKey(address, deviceId);
-    trusted.delete(key);
-    trusted.set(key, now());
-    if (trusted.size > maxKeys) trusted.delete(trusted.keys().next().value!);
-  }
 
   function dispatch(waiting: Waiting): void {
     const { attempt, slots } = waiting;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createAttemptBudget } from '../../../core/attempt-budget.js';
+import { createAttemptBudget, createExpiringSet } from '../../../core/attempt-budget.js';
 
 function clock(start = 1_000_000) {
   let t = start;
@@ -169,5 +169,23 @@ describe('attempt budget', () => {
     budget.finish(['b'], 'failed');
     budget.finish(['e'], 'failed');
     expect(budget.verdict(['b', 'e'])).toBe('spent');
+  });
+});
+
+describe('createExpiringSet', () => {
+  it('remembers a key for its ttl after it was last added, and at most maxKeys keys', () => {
+    let now = 0;
+    const set = createExpiringSet({ ttlMs: 100, maxKeys: 2, now: () => now });
+    set.add('a');
+    now = 100;
+    expect(set.has('a')).toBe(true);
+    now = 101;
+    expect(set.has('a')).toBe(false);
+    set.add('b');
+    set.add('c');
+    set.add('d');
+    expect([set.has('b'), set.has('c'), set.has('d')]).toEqual([false, true, true]);
+    expect(set.delete('c')).toBe(true);
+    expect(set.size).toBe(1);
   });
 });
