@@ -1,6 +1,25 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// kafkajs runs with patches (core/streams/kafkajs-patches.ts) that must load before it: one way in.
+const kafkajsOneWayIn = { name: 'kafkajs', message: "import from core/streams/kafkajs.ts, which loads kafkajs' patches first" };
+const kafkajsInternals = { regex: '^kafkajs/', message: 'kafkajs internals are reached in core/streams/kafkajs-patches.ts only (DESIGN §4.7)' };
+// Only core/streams/ touches the Kafka client (DESIGN §4.6); everything else goes through core/seams.ts.
+const kafkaClientInStreamsOnly = {
+  regex: '(^|/)streams/kafkajs(\\.[cm]?[jt]s)?$',
+  message: 'only core/streams/ touches the Kafka client: use the seams in core/seams.ts (StreamBus, ConsumerLagSource) and core/streams/connection.ts',
+};
+
+const STAGES = ['gateway', 'bridge', 'consumers', 'dashboard'];
+function stageBoundaries() {
+  const forbidden = (folder) => ({ regex: `(^|/)\\.\\./(\\.\\./)*${folder}/`, message: `stages meet only at core/seams.ts: do not import ${folder}/ here (ARCHITECTURE.md)` });
+  const rule = (folders) => ['error', { paths: [kafkajsOneWayIn], patterns: [kafkajsInternals, kafkaClientInStreamsOnly, ...folders.map(forbidden)] }];
+  return [
+    ...STAGES.map((stage) => ({ files: [`${stage}/**/*.ts`], ignores: ['dashboard/web/**'], rules: { 'no-restricted-imports': rule([...STAGES.filter((other) => other !== stage), 'cli', 'bench', 'simulators']) } })),
+    { files: ['core/**/*.ts'], ignores: ['core/streams/**'], rules: { 'no-restricted-imports': rule([...STAGES, 'cli', 'bench', 'simulators']) } },
+  ];
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'data/**', 'test-results/**', 'dashboard/public/**'] },
   js.configs.recommended,
@@ -11,9 +30,19 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'off',
-      // kafkajs runs with patches (core/streams/kafkajs-patches.ts) that must load before it: one way in.
-      'no-restricted-imports': ['error', { paths: [{ name: 'kafkajs', message: "import from core/streams/kafkajs.ts, which loads kafkajs' patches first" }] }],
+      'no-restricted-imports': ['error', { paths: [kafkajsOneWayIn], patterns: [kafkajsInternals, kafkaClientInStreamsOnly] }],
     },
   },
+  // Where the Kafka client may be used: core/streams/ (behind the seams), the bench's raw-Kafka baseline (it measures
+  // kafkajs without Sluice), the scripts that start and probe Kafka, and the tests' support (raw producers, admin
+  // inspection and kafkajs's own partitioner and errors as references; tests reach the client only through it).
+  // Still through core/streams/kafkajs.ts, for its patches.
+  {
+    files: ['core/streams/**', 'bench/baselines.ts', 'scripts/**', 'test/support/**'],
+    rules: { 'no-restricted-imports': ['error', { paths: [kafkajsOneWayIn], patterns: [kafkajsInternals] }] },
+  },
   { files: ['core/streams/kafkajs.ts'], rules: { 'no-restricted-imports': 'off' } },
+  // Stages meet only at core/seams.ts (ARCHITECTURE.md): a stage imports core/ and itself, never another stage or
+  // the wiring in cli/; core/ imports no stage. Listed after the kafkajs rules, which it repeats for these folders.
+  ...stageBoundaries(),
 );

@@ -5,6 +5,8 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import * as hdr from 'hdr-histogram-js';
+import type { Reading } from '../core/reading.js';
+import { encodeReading } from '../core/records.js';
 import { Kafka, logLevel, CompressionTypes, Partitioners } from '../core/streams/kafkajs.js';
 import { runLoad } from './load.js';
 import { startMosquitto } from './processes.js';
@@ -70,7 +72,6 @@ export async function mosquittoBaseline(load: BaselineLoad, log: (line: string) 
       qos: 1,
       runId: load.runId,
       payloadBytes: load.payloadBytes,
-      topicPattern: 'devices/{id}/telemetry',
       messagesPerDevice: load.messagesPerDevice,
       connectConcurrency: 200,
       maxInflightPerDevice: load.maxInflightPerDevice,
@@ -108,7 +109,7 @@ export async function mosquittoBaseline(load: BaselineLoad, log: (line: string) 
 }
 
 /**
- * The records the bridge would produce for the same load (a Reading as JSON, key = device id), sent with the
+ * The records the bridge would produce for the same load (core/records.ts encodeReading), sent with the
  * bridge's producer settings (idempotent, acks = all, one request in flight, batches of `batchRecords`) as fast
  * as Kafka takes them, for at most `durationS` seconds.
  */
@@ -135,7 +136,7 @@ export async function kafkaBaseline(brokers: string[], load: BaselineLoad, batch
         const index = (produced + i) % load.devices;
         const deviceId = benchDeviceId(index);
         const now = Date.now();
-        const reading = {
+        const reading: Reading = {
           deviceId,
           metric: 'bench_seq',
           value: sequenceValue(index, message),
@@ -144,7 +145,8 @@ export async function kafkaBaseline(brokers: string[], load: BaselineLoad, batch
           tags: { run: load.runId, pad },
         };
         if (index === load.devices - 1) message++;
-        messages.push({ key: deviceId, value: JSON.stringify(reading), timestamp: String(now) });
+        const record = encodeReading(reading);
+        messages.push({ key: record.key, value: record.value, timestamp: String(record.timestamp) });
       }
       await producer.sendBatch({ topicMessages: [{ topic, messages }], acks: -1, compression: CompressionTypes.None });
       produced += messages.length;

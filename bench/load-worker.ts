@@ -12,6 +12,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as hdr from 'hdr-histogram-js';
+import { telemetryTopic } from '../core/topics.js';
 import { ConnackError, openLeanSession, type LeanSession } from '../simulators/lean-mqtt.js';
 import { benchPayload, sequenceValue } from './payload.js';
 import { SERIES_BUCKET_MS } from './recovery.js';
@@ -25,8 +26,6 @@ export interface WorkerInput {
   qos: 0 | 1;
   runId: string;
   payloadBytes: number;
-  /** Topic per device; `{id}` is replaced. */
-  topicPattern: string;
   messagesPerDevice: number;
   connectConcurrency: number;
   /** Past this many unacknowledged messages a device skips its due publishes (counted as `throttled`). */
@@ -95,7 +94,7 @@ const devices: Device[] = input.devices.map((d, i) => ({
   index: d.index,
   id: d.id,
   secret: d.secret,
-  topic: input.topicPattern.replace('{id}', d.id),
+  topic: telemetryTopic(d.id),
   // Start jitter spread evenly over one interval, so the devices do not publish in lockstep.
   first: ((i + 0.5) / input.devices.length) * (1000 / input.rate),
   next: 0,

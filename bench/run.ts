@@ -416,7 +416,6 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
     qos: options.qos,
     runId,
     payloadBytes: options.payloadBytes,
-    topicPattern: 'devices/{id}/telemetry',
     messagesPerDevice,
     connectConcurrency: 100,
     maxInflightPerDevice: options.maxInflightPerDevice,

@@ -1,12 +1,15 @@
 import type { DeviceEvent } from '../core/reading.js';
+import type { KafkaConnection } from '../core/streams/connection.js';
 import type { CommonThreadMessage } from '../core/threads.js';
-import type { BridgeOptions, IngestOutcome } from './bridge.js';
+import type { BridgeOptions } from './bridge.js';
+import type { IngestOutcome } from '../core/seams.js';
 import type { PayloadFormat } from './normalize/index.js';
 
 /** Messages between the main thread and the bridge's thread (bridge-thread.ts). */
 export interface BridgeThreadInput {
   bridge: BridgeOptions;
-  kafka: { brokers: string[]; clientId: string; topicPrefix: string; partitions: number; replicationFactor: number; compression: 'none' | 'gzip' };
+  /** The main thread's connection (kafkaConnectionFrom): the thread opens its own Kafka connections with it. */
+  kafka: KafkaConnection;
   producers: number;
   logLevel: string;
 }

@@ -1,11 +1,11 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
-import type { DeviceEvent } from '../core/reading.js';
+import type { DeviceEvent, PayloadFormat } from '../core/reading.js';
 import { sluiceError, ErrorCodes } from '../core/errors.js';
 import { startThreadModule, superviseThread } from '../core/threads.js';
-import type { Bridge, IngestInput, IngestOutcome } from './bridge.js';
-import type { PayloadFormat } from './normalize/index.js';
+import type { Bridge } from './bridge.js';
+import type { IngestInput, IngestOutcome } from '../core/seams.js';
 import type { BridgeThreadInput, FromBridgeThread, IngestColumns, ToBridgeThread } from './bridge-protocol.js';
 
 type BridgeThreadMessage = Extract<FromBridgeThread, { type: 'settled' }>;
@@ -51,6 +51,7 @@ export async function createBridgeThread(input: BridgeThreadInput, deps: { logge
 
   const thread = superviseThread<BridgeThreadMessage>({
     name: 'bridge',
+    failureCode: ErrorCodes.KAFKA_UNAVAILABLE,
     spawn: () => (options.workerUrl ? new Worker(options.workerUrl, { workerData: input }) : startThreadModule(import.meta.url, 'bridge-worker', input)),
     log,
     metrics: deps.metrics,

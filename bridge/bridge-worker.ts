@@ -1,8 +1,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { isSluiceError } from '../core/errors.js';
 import { createKafkaBus } from '../core/streams/kafka.js';
-import { bufferedRelayedMetrics, threadLogger } from '../core/threads.js';
-import { createBridge, type Bridge, type IngestOutcome } from './bridge.js';
+import { threadLogger } from '../core/log-relay.js';
+import { startFailed } from '../core/threads.js';
+import { bufferedRelayedMetrics } from '../core/metric-relay.js';
+import { createBridge, type Bridge } from './bridge.js';
+import type { IngestOutcome } from '../core/seams.js';
 import type { BridgeThreadInput, FromBridgeThread, IngestColumns, SerializedError, ToBridgeThread } from './bridge-protocol.js';
 
 /**
@@ -106,4 +109,4 @@ port.on('message', (message: ToBridgeThread) => {
   }
 });
 
-start().catch((error: unknown) => post({ type: 'start-failed', message: error instanceof Error ? error.message : String(error) }));
+start().catch((error: unknown) => post(startFailed(error)));

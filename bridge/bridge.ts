@@ -1,10 +1,11 @@
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
-import { DEAD_LETTER_PAYLOAD_BYTES, type DeadLetter, type DeviceEvent, type Reading } from '../core/reading.js';
-import type { OutgoingRecord, StreamName, StreamProducer } from '../core/seams.js';
+import type { PayloadFormat } from '../core/reading.js';
+import { createDeadLetter, encodeDeadLetter, encodeEvent, encodeReading } from '../core/records.js';
+import type { Ingest, OutgoingRecord, StreamName, StreamProducer } from '../core/seams.js';
 import { createBatcher, type Batcher } from '../core/batcher.js';
 import { partitionForKey } from '../core/murmur2.js';
-import { normalize, type NormalizeOptions, type PayloadFormat } from './normalize/index.js';
+import { normalize, type NormalizeOptions } from './normalize/index.js';
 
 export interface BridgeOptions {
   lingerMs: number;
@@ -24,31 +25,8 @@ export interface BridgeDeps {
   metrics: Metrics;
 }
 
-export interface IngestInput {
-  deviceId: string;
-  topic: string;
-  payload: Buffer;
-  receivedAt: number;
-  /** The device's registered format, used instead of content detection. */
-  format?: PayloadFormat;
-}
-
-export interface IngestOutcome {
-  readings: number;
-  rejected: number;
-}
-
-export interface Bridge {
-  /**
-   * Normalizes one publish and resolves once its readings (and dead letters) are acknowledged by the
-   * queue. The gateway admits the publish, and so sends the PUBACK, only after that.
-   */
-  ingest(input: IngestInput): Promise<IngestOutcome>;
-  publishEvent(event: DeviceEvent): Promise<void>;
-  /** True while the in-flight cap is reached: QoS 0 publishes are dropped rather than waited for. */
-  saturated(): boolean;
-  close(): Promise<void>;
-}
+/** The bridge is the pipeline's ingest stage (core/seams.ts). */
+export type Bridge = Ingest;
 
 interface QueuedRecord {
   stream: StreamName;
@@ -148,23 +126,14 @@ export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
       const result = normalize(input, optionsFor(input.format));
       const records: QueuedRecord[] = result.readings.map((reading) => ({
         stream: 'telemetry',
-        record: telemetryRecord(reading),
+        record: encodeReading(reading),
       }));
       for (const rejection of result.rejections) {
         metrics.rejections.inc({ code: rejection.code });
-        const deadLetter: DeadLetter = {
-          deviceId: input.deviceId,
-          code: rejection.code,
-          reason: rejection.reason,
-          topic: input.topic,
-          payload: input.payload.subarray(0, DEAD_LETTER_PAYLOAD_BYTES).toString('base64'),
-          payloadBytes: input.payload.length,
-          ...(input.payload.length > DEAD_LETTER_PAYLOAD_BYTES ? { payloadTruncated: true as const } : {}),
-          receivedAt: input.receivedAt,
-        };
+        const { deviceId, topic, payload, receivedAt } = input;
         records.push({
           stream: 'deadletter',
-          record: { key: input.deviceId, value: JSON.stringify(deadLetter), timestamp: input.receivedAt },
+          record: encodeDeadLetter(createDeadLetter({ deviceId, code: rejection.code, reason: rejection.reason, topic, payload, receivedAt })),
         });
       }
       if (result.rejections.length > 0) {
@@ -179,7 +148,7 @@ export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
     },
 
     async publishEvent(event) {
-      await enqueue(event.deviceId, [{ stream: 'events', record: { key: event.deviceId, value: JSON.stringify(event), timestamp: event.ts } }]);
+      await enqueue(event.deviceId, [{ stream: 'events', record: encodeEvent(event) }]);
     },
 
     saturated: () => shards.reduce((n, shard) => n + shard.pending(), 0) >= options.maxInflightRecords,
@@ -189,10 +158,6 @@ export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
       if (settling) declareRecovered();
     },
   };
-}
-
-export function telemetryRecord(reading: Reading): OutgoingRecord {
-  return { key: reading.deviceId, value: JSON.stringify(reading), timestamp: reading.receivedAt };
 }
 
 function groupByStream(items: QueuedRecord[]): Map<StreamName, OutgoingRecord[]> {

@@ -1,10 +1,10 @@
 import { InvalidArgumentError } from 'commander';
-import { loadConfig, type Config } from '../core/config.js';
+import { loadConfig, type Config, type LoadConfigOptions } from '../core/config.js';
 
 /** Loads the configuration or exits with the one message that names every bad variable. */
-export function configOrExit(): Readonly<Config> {
+export function configOrExit(options: LoadConfigOptions = {}): Readonly<Config> {
   try {
-    return loadConfig();
+    return loadConfig(process.env, options);
   } catch (error) {
     console.error(`sluice: ${(error as Error).message}`);
     process.exit(2);

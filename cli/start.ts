@@ -1,11 +1,13 @@
 import { mkdir } from 'node:fs/promises';
-import { writerGroupId, type Config } from '../core/config.js';
+import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { createMetrics } from '../core/metrics.js';
 import { createFleetState, mergeByPoint } from '../core/fleet-state.js';
+import { kafkaConnectionFrom } from '../core/streams/connection.js';
 import { createKafkaBus } from '../core/streams/kafka.js';
-import { createEmbeddedBus } from '../core/streams/embedded.js';
-import type { ReadingStore, StreamBus } from '../core/seams.js';
+import { createKafkaLagSource } from '../core/streams/kafka-lag.js';
+import { createEmbeddedBus, createEmbeddedLagSource } from '../core/streams/embedded.js';
+import type { ConsumerLagSource, ReadingStore, StreamBus } from '../core/seams.js';
 import { createBridge, type Bridge } from '../bridge/bridge.js';
 import { createBridgeThread } from '../bridge/bridge-thread.js';
 import { defaultNormalizeOptions } from '../bridge/normalize/index.js';
@@ -62,17 +64,9 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
       log.warn('embedded mode: in-process queue and in-memory store; nothing is kept across restarts (set KAFKA_BROKERS and INFLUX_URL for production)');
     }
 
-    const bus: StreamBus = production
-      ? createKafkaBus({
-          brokers: config.kafkaBrokers,
-          clientId: config.KAFKA_CLIENT_ID,
-          topicPrefix: config.KAFKA_TOPIC_PREFIX,
-          partitions: config.KAFKA_PARTITIONS,
-          replicationFactor: config.KAFKA_REPLICATION_FACTOR,
-          compression: config.KAFKA_COMPRESSION,
-          logger,
-        })
-      : createEmbeddedBus({ partitions: config.KAFKA_PARTITIONS });
+    // Kafka settings and the writer group, built once: the bus, the bridge and writer threads and the lag source share them.
+    const kafka = kafkaConnectionFrom(config);
+    const bus: StreamBus = production ? createKafkaBus({ ...kafka, logger }) : createEmbeddedBus({ partitions: config.KAFKA_PARTITIONS });
     closers.push({ name: 'queue', close: () => bus.close() });
     await bus.ensureStreams();
 
@@ -91,7 +85,7 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
     let writerStarting: Promise<void> | undefined;
     if (roles.has('writer')) {
       const writerOptions = {
-        groupId: writerGroupId(config),
+        groupId: kafka.writerGroupId,
         concurrency: config.KAFKA_PARTITIONS,
         batchSize: config.WRITER_BATCH_SIZE,
         flushMs: config.WRITER_FLUSH_MS,
@@ -100,7 +94,7 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
         writer = createWriterThread(
           {
             writer: writerOptions,
-            kafka: kafkaConnection(config),
+            kafka,
             influx: { url: config.INFLUX_URL!, token: config.INFLUX_TOKEN, org: config.INFLUX_ORG, bucket: config.INFLUX_BUCKET },
             logLevel: logger.level,
           },
@@ -140,6 +134,8 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
     if (roles.has('dashboard')) {
       // Dashboard before the live feed starts, so the live feed's warm-up already reaches it.
       const liveFeed = createLiveFeed({ warmWindowMs: config.LIVE_WINDOW_MINUTES * 60_000 }, { bus, fleet, logger, metrics });
+      const lag: ConsumerLagSource = production ? createKafkaLagSource(kafka, { groups: [{ groupId: kafka.writerGroupId, stream: 'telemetry' }] }) : createEmbeddedLagSource();
+      closers.push({ name: 'consumer-lag', close: () => lag.close() });
       const dashboard = await createDashboard(
         {
           host: config.DASHBOARD_HOST,
@@ -150,7 +146,6 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
           roles: [...roles],
           authFailureBudget: config.AUTH_FAILURE_BUDGET,
           authFailureRefillMs: config.AUTH_FAILURE_REFILL_MS,
-          ...(production ? { kafka: { brokers: config.kafkaBrokers, clientId: config.KAFKA_CLIENT_ID, groups: [{ groupId: writerGroupId(config), topic: `${config.KAFKA_TOPIC_PREFIX}.telemetry` }] } } : {}),
         },
         {
           metrics,
@@ -158,6 +153,7 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
           liveFeed,
           logger,
           readiness,
+          lag,
           readings: (query) => (memoryStore ? mergeByPoint(memoryStore.query(query), fleet.query(query), query.limit) : fleet.query(query)),
           ...(writer ? { writerStatus: writer.status } : {}),
         },
@@ -179,7 +175,7 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
       let bridge: Bridge;
       if (production && config.BRIDGE_THREAD) {
         bridge = await createBridgeThread(
-          { bridge: bridgeOptions, kafka: kafkaConnection(config), producers: config.BRIDGE_PRODUCERS, logLevel: logger.level },
+          { bridge: bridgeOptions, kafka, producers: config.BRIDGE_PRODUCERS, logLevel: logger.level },
           { logger, metrics },
         );
       } else {
@@ -246,16 +242,4 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
     await closeAll();
     throw error;
   }
-}
-
-/** What a thread needs to open its own Kafka connections. */
-function kafkaConnection(config: Readonly<Config>) {
-  return {
-    brokers: [...config.kafkaBrokers],
-    clientId: config.KAFKA_CLIENT_ID,
-    topicPrefix: config.KAFKA_TOPIC_PREFIX,
-    partitions: config.KAFKA_PARTITIONS,
-    replicationFactor: config.KAFKA_REPLICATION_FACTOR,
-    compression: config.KAFKA_COMPRESSION,
-  };
 }

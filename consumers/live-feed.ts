@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { DeadLetter, DeviceEvent, Reading } from '../core/reading.js';
+import { decodeDeadLetter, decodeEvent, decodeReadings } from '../core/records.js';
 import type { FleetState, StreamBus, StreamConsumer } from '../core/seams.js';
-import { decodeEvent, decodeReadings } from './decode.js';
 
 const LIVE_FETCH_WAIT_MS = 20;
 
@@ -62,7 +62,7 @@ export function createLiveFeed(options: LiveFeedOptions, deps: LiveFeedDeps): Li
           }
         } else if (batch.stream === 'deadletter') {
           for (const record of batch.records) {
-            const deadLetter = decodeDeadLetter(record.value);
+            const deadLetter = decodeDeadLetter(record);
             if (deadLetter) emitter.emit('dead-letter', deadLetter);
           }
         }
@@ -79,15 +79,4 @@ export function createLiveFeed(options: LiveFeedOptions, deps: LiveFeedDeps): Li
       emitter.removeAllListeners();
     },
   };
-}
-
-function decodeDeadLetter(value: Buffer): DeadLetter | undefined {
-  let parsed: Partial<DeadLetter> | undefined;
-  try {
-    parsed = JSON.parse(value.toString('utf8')) as Partial<DeadLetter>;
-  } catch {
-    return undefined;
-  }
-  if (!parsed || typeof parsed.deviceId !== 'string' || typeof parsed.code !== 'string' || typeof parsed.receivedAt !== 'number') return undefined;
-  return parsed as DeadLetter;
 }

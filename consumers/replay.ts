@@ -1,9 +1,9 @@
 import type { Logger } from '../core/logger.js';
 import type { Reading } from '../core/reading.js';
+import { decodeReadings } from '../core/records.js';
 import type { ReadingStore } from '../core/seams.js';
 import { createBatcher } from '../core/batcher.js';
 import type { HistoryProgress, HistoryRange } from '../core/streams/kafka.js';
-import { decodeReadings } from './decode.js';
 import { writeSplittingRefused } from './writer.js';
 
 export type HistoryReader = (
@@ -57,7 +57,7 @@ export async function replayTelemetry(
     { ...range, stream: 'telemetry' },
     async (records) => {
       result.records += records.length;
-      const { readings, invalid } = decodeReadings(records.map((r, i) => ({ ...r, partition: 0, offset: String(i) })));
+      const { readings, invalid } = decodeReadings(records);
       if (invalid.length > 0) log.warn({ count: invalid.length }, 'skipped records that are not readings');
       // Waiting here (not only at the end) keeps memory bounded by what the store can take.
       await batcher.add(readings);

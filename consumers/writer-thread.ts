@@ -1,6 +1,7 @@
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { startThreadModule, superviseThread } from '../core/threads.js';
+import { ErrorCodes } from '../core/errors.js';
 import type { Writer, WriterStatus } from './writer.js';
 import type { FromWriterThread, ToWriterThread, WriterThreadInput } from './writer-protocol.js';
 
@@ -19,6 +20,7 @@ export function createWriterThread(input: WriterThreadInput, deps: { logger: Log
   let status: WriterStatus = { state: 'starting' };
   const thread = superviseThread<Extract<FromWriterThread, { type: 'status' }>>({
     name: 'store writer',
+    failureCode: ErrorCodes.WRITER_UNAVAILABLE,
     spawn: () => startThreadModule(import.meta.url, 'writer-worker', input),
     log: deps.logger.child({ module: 'writer-thread' }),
     metrics: deps.metrics,

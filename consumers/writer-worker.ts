@@ -1,7 +1,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createKafkaBus } from '../core/streams/kafka.js';
-import { bufferedRelayedMetrics, threadLogger } from '../core/threads.js';
+import { threadLogger } from '../core/log-relay.js';
+import { startFailed } from '../core/threads.js';
+import { bufferedRelayedMetrics } from '../core/metric-relay.js';
 import { createInfluxStore } from './stores/influx.js';
 import { createWriter, type WriterStatus } from './writer.js';
 import type { FromWriterThread, ToWriterThread, WriterThreadInput } from './writer-protocol.js';
@@ -60,7 +62,7 @@ port.on('message', (message: ToWriterThread) => {
   if (message.type === 'start') {
     start().then(
       () => post({ type: 'ready' }),
-      (error: unknown) => post({ type: 'start-failed', message: error instanceof Error ? error.message : String(error) }),
+      (error: unknown) => post(startFailed(error)),
     );
   } else {
     void close();

@@ -1,10 +1,11 @@
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
-import type { DeadLetter, Reading } from '../core/reading.js';
+import type { Reading } from '../core/reading.js';
+import { createDeadLetter, decodeReadings, encodeDeadLetter, encodeReading } from '../core/records.js';
 import type { ReadingStore, RecordBatch, StreamAssignment, StreamBus, StreamConsumer, StreamProducer } from '../core/seams.js';
 import { createBatcher, type Batcher } from '../core/batcher.js';
 import { isSluiceError, ErrorCodes } from '../core/errors.js';
-import { decodeReadings } from './decode.js';
+import { telemetryTopic } from '../core/topics.js';
 
 export interface WriterOptions {
   groupId: string;
@@ -177,16 +178,16 @@ export function createWriter(options: WriterOptions, deps: WriterDeps): Writer {
   async function deadLetter(reading: Reading, storeMessage: string): Promise<void> {
     deps.metrics.rejections.inc({ code: ErrorCodes.STORE_REJECTED });
     log.warn({ deviceId: reading.deviceId, metric: reading.metric, storeMessage }, 'store refused a reading (dead-lettered)');
-    const letter: DeadLetter = {
+    // The payload kept is the reading's telemetry record: what the writer was given.
+    const letter = createDeadLetter({
       deviceId: reading.deviceId,
       code: ErrorCodes.STORE_REJECTED,
       reason: `the store refused this reading: ${storeMessage}`,
-      topic: `devices/${reading.deviceId}/telemetry`,
-      payload: Buffer.from(JSON.stringify(reading)).toString('base64'),
-      payloadBytes: Buffer.byteLength(JSON.stringify(reading)),
+      topic: telemetryTopic(reading.deviceId),
+      payload: Buffer.from(encodeReading(reading).value),
       receivedAt: reading.receivedAt,
-    };
-    await deps.deadLetters.send('deadletter', [{ key: reading.deviceId, value: JSON.stringify(letter), timestamp: Date.now() }]);
+    });
+    await deps.deadLetters.send('deadletter', [encodeDeadLetter(letter, Date.now())]);
   }
 
   /** After each join of the group: readiness follows the verdict, and a change of verdict is logged once. */

@@ -50,7 +50,7 @@ export const configSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" or "-" only')
     .default('iot'),
-  /** Empty: derived from the client id and the topic prefix (see writerGroupId). */
+  /** Empty: derived from the client id and the topic prefix (writerGroupId in streams/connection.ts). */
   KAFKA_WRITER_GROUP: optionalText.pipe(
     z
       .string()
@@ -89,11 +89,19 @@ export interface Config extends RawConfig {
   readonly kafkaBrokers: readonly string[];
 }
 
+export interface LoadConfigOptions {
+  /**
+   * Whether KAFKA_BROKERS and INFLUX_URL must come together (default true: Sluice runs with both or neither).
+   * `false` for a command that brings its own store and takes only Kafka from the environment (sluice bench).
+   */
+  kafkaNeedsStore?: boolean;
+}
+
 /**
  * Validates the whole environment at once so an operator sees every bad variable in one message
  * instead of fixing them one start-up at a time. The result is frozen: nothing re-reads the env later.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): Readonly<Config> {
   const parsed = configSchema.safeParse(pickKnown(env));
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
@@ -108,7 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const problems: string[] = [];
   const hasKafka = raw.KAFKA_BROKERS !== undefined;
   const hasInflux = raw.INFLUX_URL !== undefined;
-  if (hasKafka !== hasInflux) {
+  if (hasKafka !== hasInflux && (options.kafkaNeedsStore ?? true)) {
     problems.push(
       'KAFKA_BROKERS and INFLUX_URL go together: set both for production, or neither for the embedded default',
     );
@@ -138,15 +146,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     });
   }
   return Object.freeze({ ...raw, mode: hasKafka ? 'production' : 'embedded', kafkaBrokers: Object.freeze(kafkaBrokers) });
-}
-
-/**
- * The store writer's Kafka consumer group, the one place it is spelled out (wiring, dashboard lag, tests).
- * It includes the topic prefix (DESIGN §2): two deployments sharing a Kafka cluster and a client id never
- * share a group, which would hand each writer the other's partitions (and kafkajs drops those, unread).
- */
-export function writerGroupId(config: Pick<RawConfig, 'KAFKA_CLIENT_ID' | 'KAFKA_TOPIC_PREFIX' | 'KAFKA_WRITER_GROUP'>): string {
-  return config.KAFKA_WRITER_GROUP ?? `${config.KAFKA_CLIENT_ID}-${config.KAFKA_TOPIC_PREFIX}-writer`;
 }
 
 export const configVariableNames: readonly string[] = Object.keys(configSchema.shape);

@@ -39,4 +39,8 @@ export const ErrorCodes = {
   STORE_UNAUTHORIZED: 'STORE_UNAUTHORIZED',
   QUEUE_FULL: 'QUEUE_FULL',
   CLOSED: 'CLOSED',
+  /** The store writer's thread did not start, for a reason that is neither Kafka's nor the store's. */
+  WRITER_UNAVAILABLE: 'WRITER_UNAVAILABLE',
 } as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,9 +1,17 @@
+/**
+ * What Sluice carries (contract: DESIGN.md §2): readings, device events, dead letters, and the payload formats
+ * readings come in. As Kafka records they are encoded and decoded by core/records.ts only.
+ */
+
+/** The value of a reading: what a payload may carry for one metric. */
+export type ReadingValue = number | boolean | string;
+
 /** The one shape every payload format is normalized into (contract: ../shared/DESIGN.md §2). */
 export interface Reading {
   /** From the authenticated connection, never from the payload. */
   deviceId: string;
   metric: string;
-  value: number | boolean | string;
+  value: ReadingValue;
   /** SenML unit names where one applies ("Cel", "%RH", "V"). */
   unit?: string;
   /** Epoch milliseconds: device time when given, else receive time. */
@@ -28,7 +36,7 @@ export interface DeviceEvent {
   remoteAddress?: string;
 }
 
-/** A payload (or part of one) that could not become readings, carried on `{prefix}.deadletter`. */
+/** A payload (or part of one) that could not become readings, carried on `{prefix}.deadletter`; made by createDeadLetter (core/records.ts). */
 export interface DeadLetter {
   deviceId: string;
   code: string;
@@ -45,3 +53,19 @@ export interface DeadLetter {
 
 /** Dead letters must fit a Kafka record (1 MB by default) whatever a device sent. */
 export const DEAD_LETTER_PAYLOAD_BYTES = 64 * 1024;
+
+/**
+ * The payload formats the normalizer reads (bridge/normalize/index.ts): JSON, SenML JSON (RFC 8428), InfluxDB line
+ * protocol, and a plain `value` (one number, boolean or short string). The one list: everything that names a
+ * format takes it from here.
+ */
+export const PAYLOAD_FORMATS = Object.freeze(['json', 'senml', 'line', 'value'] as const);
+export type PayloadFormat = (typeof PAYLOAD_FORMATS)[number];
+
+/**
+ * The formats of a whole message, which can be named: every format but `value`, which only a
+ * `devices/{id}/telemetry/{metric}` topic selects. A topic suffix (`…/telemetry/$senml`, core/topics.ts), a
+ * device's registered format (`sluice devices set-format`) and the simulators (`--format`) choose among these.
+ */
+export type DocumentFormat = Exclude<PayloadFormat, 'value'>;
+export const DOCUMENT_FORMATS: readonly DocumentFormat[] = Object.freeze(PAYLOAD_FORMATS.filter((format): format is DocumentFormat => format !== 'value'));

@@ -1,4 +1,4 @@
-import type { Reading } from './reading.js';
+import type { DeviceEvent, PayloadFormat, Reading } from './reading.js';
 
 /**
  * The small interfaces between stages. Each has a Kafka / InfluxDB implementation and an embedded
@@ -105,6 +105,39 @@ export interface StreamBus {
   close(): Promise<void>;
 }
 
+/** Records a consumer group still has to read in one partition. */
+export interface PartitionLag {
+  partition: number;
+  /** Next offset the group will read; null when it has committed nothing yet. */
+  committed: string | null;
+  /** The partition's end offset (high watermark). */
+  end: string;
+  lag: number;
+}
+
+export interface ConsumerGroupLag {
+  groupId: string;
+  topic: string;
+  totalLag: number;
+  partitions: PartitionLag[];
+}
+
+/** dashboard/protocol.ts mirrors it (LagReport) for the browser. */
+export interface ConsumerLagReport {
+  /** False when the queue could not be asked (or has no lag to report); `note` says why. */
+  available: boolean;
+  note?: string;
+  groups: ConsumerGroupLag[];
+}
+
+/** Per group and partition, how far a consumer group is behind its stream: "is the store keeping up". */
+export interface ConsumerLagSource {
+  /** `embedded`: the in-process queue, whose groups live in this process; it reports no lag. */
+  readonly kind: 'kafka' | 'embedded';
+  read(): Promise<ConsumerLagReport>;
+  close(): Promise<void>;
+}
+
 export interface ReadingQuery {
   deviceId: string;
   metric?: string;
@@ -137,4 +170,32 @@ export interface DeviceSummary {
   /** Epoch ms of the newest reading or status change; 0 when never seen. */
   lastSeen: number;
   latest: Record<string, { value: Reading['value']; unit?: string; ts: number }>;
+}
+
+/** One PUBLISH as the gateway hands it on. */
+export interface IngestInput {
+  deviceId: string;
+  topic: string;
+  payload: Buffer;
+  receivedAt: number;
+  /** The device's registered format, used instead of content detection. */
+  format?: PayloadFormat;
+}
+
+export interface IngestOutcome {
+  readings: number;
+  rejected: number;
+}
+
+/** Where the gateway hands publishes and device events on: the bridge, on this thread or its own. */
+export interface Ingest {
+  /**
+   * Normalizes one publish and resolves once its readings (and dead letters) are acknowledged by the
+   * queue. The gateway admits the publish, and so sends the PUBACK, only after that.
+   */
+  ingest(input: IngestInput): Promise<IngestOutcome>;
+  publishEvent(event: DeviceEvent): Promise<void>;
+  /** True while the in-flight cap is reached: QoS 0 publishes are dropped rather than waited for. */
+  saturated(): boolean;
+  close(): Promise<void>;
 }

@@ -1,14 +1,15 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { pino } from 'pino';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { sluiceError, ErrorCodes } from './errors.js';
+import { relayLogLine } from './log-relay.js';
+import { applyMetricUpdate, type MetricUpdate } from './metric-relay.js';
+import { isSluiceError, sluiceError, ErrorCodes, type ErrorCode } from './errors.js';
 
 /**
- * What the worker threads of one Sluice process share: starting a thread module, relaying its log lines
- * and its metric updates to the main thread, where the one logger and the one /metrics registry live.
+ * Starting a worker thread module and supervising it: its log lines and metric updates are relayed to the main
+ * thread (log-relay.ts, metric-relay.ts), where the one logger and the one /metrics registry live.
  */
 
 /**
@@ -24,113 +25,28 @@ export function startThreadModule(callerUrl: string, name: string, workerData: u
   return new Worker(bootstrap, { eval: true, workerData });
 }
 
-/** A pino logger inside a thread whose JSON lines go to `post`, for `relayLogLine` on the main thread. */
-export function threadLogger(level: string, thread: string, post: (line: string) => void): Logger {
-  return pino({ level, base: { thread } }, { write: post });
-}
-
-const PINO_LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
-  10: 'trace',
-  20: 'debug',
-  30: 'info',
-  40: 'warn',
-  50: 'error',
-  60: 'fatal',
-};
-
-/** Logs a thread's JSON line again through the main thread's logger, its fields and level kept. */
-export function relayLogLine(log: Logger, line: string): void {
-  let entry: Record<string, unknown>;
-  try {
-    entry = JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    log.warn({ line }, 'unreadable log line from a worker thread');
-    return;
-  }
-  const { level, msg, time: _time, pid: _pid, hostname: _hostname, ...fields } = entry;
-  log[PINO_LEVELS[level as number] ?? 'info'](fields, typeof msg === 'string' ? msg : '');
-}
-
-const METRIC_METHODS = ['inc', 'dec', 'set', 'observe'] as const;
-export interface MetricUpdate {
-  metric: string;
-  method: (typeof METRIC_METHODS)[number];
-  args: unknown[];
-}
-
-export function applyMetricUpdate(metrics: Metrics, update: MetricUpdate): void {
-  if (!METRIC_METHODS.includes(update.method)) return;
-  const target = (metrics as unknown as Record<string, Partial<Record<MetricUpdate['method'], (...args: unknown[]) => void>> | undefined>)[update.metric];
-  target?.[update.method]?.(...update.args);
-}
-
-/**
- * Metrics for code running in a thread: inc/dec/set/observe are held and posted together every `intervalMs` (or
- * on `flush()`), and applied on the main thread (`applyMetricUpdate`). Counter steps on the same metric and
- * labels are summed into one; an unlabelled step only adds to a number, so counting per message stays cheap.
- */
-export function bufferedRelayedMetrics(post: (updates: MetricUpdate[]) => void, intervalMs: number): Metrics & { flush(): void } {
-  const unlabelled = new Map<string, { inc: number; dec: number }>();
-  const labelled = new Map<string, { metric: string; method: 'inc' | 'dec'; labels: object; value: number }>();
-  let others: MetricUpdate[] = [];
-  const flush = (): void => {
-    const updates = others;
-    others = [];
-    for (const [metric, sums] of unlabelled) {
-      if (sums.inc !== 0) updates.push({ metric, method: 'inc', args: [sums.inc] });
-      if (sums.dec !== 0) updates.push({ metric, method: 'dec', args: [sums.dec] });
-    }
-    unlabelled.clear();
-    for (const { metric, method, labels, value } of labelled.values()) updates.push({ metric, method, args: [labels, value] });
-    labelled.clear();
-    if (updates.length > 0) post(updates);
-  };
-  setInterval(flush, intervalMs).unref();
-  const step = (metric: string, method: 'inc' | 'dec', first: unknown, second: unknown): void => {
-    if (typeof first !== 'object' || first === null) {
-      let sums = unlabelled.get(metric);
-      if (!sums) unlabelled.set(metric, (sums = { inc: 0, dec: 0 }));
-      sums[method] += typeof first === 'number' ? first : 1;
-      return;
-    }
-    const value = typeof second === 'number' ? second : 1;
-    const key = `${metric}\u0000${method}\u0000${JSON.stringify(first)}`;
-    const sum = labelled.get(key);
-    if (sum) sum.value += value;
-    else labelled.set(key, { metric, method, labels: first, value });
-  };
-  const relays = new Map<string, Record<string, (...args: unknown[]) => void>>();
-  return new Proxy({} as Metrics & { flush(): void }, {
-    get(_target, name) {
-      if (name === 'flush') return flush;
-      if (typeof name !== 'string') return undefined;
-      let relay = relays.get(name);
-      if (!relay) {
-        relay = {
-          inc: (first?: unknown, second?: unknown) => step(name, 'inc', first, second),
-          dec: (first?: unknown, second?: unknown) => step(name, 'dec', first, second),
-          set: (...args: unknown[]) => void others.push({ metric: name, method: 'set', args }),
-          observe: (...args: unknown[]) => void others.push({ metric: name, method: 'observe', args }),
-        };
-        relays.set(name, relay);
-      }
-      return relay;
-    },
-  });
-}
-
 /** What every Sluice thread says besides its own messages. */
 export type CommonThreadMessage =
   | { type: 'ready' }
-  | { type: 'start-failed'; message: string }
+  /** `code`: the failure's own error code when it has one (a SluiceError), else the supervisor's `failureCode`. */
+  | { type: 'start-failed'; message: string; code?: ErrorCode }
   | { type: 'metrics'; updates: MetricUpdate[] }
   /** One pino JSON line, logged again by the main thread's logger. */
   | { type: 'log'; line: string }
   | { type: 'closed' };
 
+/** What a thread posts when its start fails: the message, and the error's own code when it has a known one. */
+export function startFailed(error: unknown): Extract<CommonThreadMessage, { type: 'start-failed' }> {
+  const message = error instanceof Error ? error.message : String(error);
+  const known = isSluiceError(error) && (Object.values(ErrorCodes) as string[]).includes(error.code);
+  return { type: 'start-failed', message, ...(known ? { code: error.code as ErrorCode } : {}) };
+}
+
 export interface SupervisedThreadOptions<Message extends { type: string }> {
   /** For log lines: "bridge", "store writer". */
   name: string;
+  /** The code of a failed start, unless the thread reports one: what the stage depends on (KAFKA_UNAVAILABLE for the bridge). */
+  failureCode: ErrorCode;
   spawn: () => Worker;
   log: Logger;
   metrics: Metrics;
@@ -178,7 +94,7 @@ export function superviseThread<Message extends { type: string }>(options: Super
             resolve();
             break;
           case 'start-failed':
-            reject(sluiceError(ErrorCodes.KAFKA_UNAVAILABLE, `${name} did not start: ${(message as { message: string }).message}`, { retriable: true }));
+            reject(sluiceError((message as { code?: ErrorCode }).code ?? options.failureCode, `${name} did not start: ${(message as { message: string }).message}`, { retriable: true }));
             void created.terminate();
             break;
           case 'metrics':
@@ -196,7 +112,7 @@ export function superviseThread<Message extends { type: string }>(options: Super
       created.on('error', (error) => log.error({ err: error }, `${name} thread failed`));
       created.on('exit', (code) => {
         if (worker === created) worker = undefined;
-        if (!ready) reject(sluiceError(ErrorCodes.KAFKA_UNAVAILABLE, `${name} thread exited with code ${code} while starting`, { retriable: true }));
+        if (!ready) reject(sluiceError(options.failureCode, `${name} thread exited with code ${code} while starting`, { retriable: true }));
         options.onExit?.(code);
         // A restart that fails to start ends here too, and is tried again.
         if (closing || !ranOnce) return;

@@ -1,9 +1,8 @@
 import type { Logger } from '../core/logger.js';
 import { registerConsumerLag, type Metrics } from '../core/metrics.js';
 import type { Reading } from '../core/reading.js';
-import type { FleetState, ReadingQuery } from '../core/seams.js';
+import type { ConsumerLagSource, FleetState, ReadingQuery } from '../core/seams.js';
 import { createDeviceActivity } from './activity.js';
-import { createConsumerLagReader, type ConsumerLagReader } from './consumer-lag.js';
 import { createDashboardAuth } from './auth.js';
 import { buildHttpApi, type ReadinessCheck } from './http.js';
 import { createLiveSocket, type LiveFeedEvents } from './live-socket.js';
@@ -23,8 +22,6 @@ export interface DashboardOptions {
   authFailureBudget?: number;
   /** One wrong token forgiven every this many ms (`AUTH_FAILURE_REFILL_MS`); default 6000. */
   authFailureRefillMs?: number;
-  /** Set in production: the pipeline view reads consumer lag of these groups through a Kafka admin. */
-  kafka?: { brokers: readonly string[]; clientId: string; groups: readonly { groupId: string; topic: string }[] };
 }
 
 export interface DashboardDeps {
@@ -34,6 +31,8 @@ export interface DashboardDeps {
   readings: (query: ReadingQuery) => Reading[];
   readiness: ReadinessCheck[];
   logger: Logger;
+  /** Consumer lag for the pipeline view and, from Kafka, `sluice_consumer_lag`; closed by whoever created it. */
+  lag?: ConsumerLagSource;
   writerStatus?: () => WriterStatusLike;
 }
 
@@ -62,10 +61,9 @@ export async function createDashboard(options: DashboardOptions, deps: Dashboard
   deps.liveFeed.on('device-event', (event) => activity.addEvent(event));
   deps.liveFeed.on('dead-letter', (deadLetter) => activity.addDeadLetter(deadLetter));
 
-  const lag: ConsumerLagReader | undefined = options.kafka
-    ? createConsumerLagReader({ brokers: options.kafka.brokers, clientId: options.kafka.clientId, groups: options.kafka.groups })
-    : undefined;
-  if (lag) registerConsumerLag(deps.metrics, async () => (await lag.read()).groups);
+  const lag = deps.lag;
+  // The embedded queue has no lag to export: no metric rather than one without samples.
+  if (lag?.kind === 'kafka') registerConsumerLag(deps.metrics, async () => (await lag.read()).groups);
   const pipeline = createPipelineMonitor(
     { mode: options.mode, roles: options.roles },
     {
@@ -101,7 +99,6 @@ export async function createDashboard(options: DashboardOptions, deps: Dashboard
       pipeline.close();
       await live.close();
       await api.close();
-      await lag?.close();
     },
   };
 }

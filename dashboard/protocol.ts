@@ -2,44 +2,30 @@
  * The wire contract between the dashboard server and its clients (the web app, socket.io-client tools):
  * types only, no runtime code, so the browser bundle can share them. Event names are documented in
  * live-socket.ts.
+ *
+ * What core/reading.ts declares is imported from there (type-only, so the bundle gets no code from it; the web
+ * app's tsconfig compiles that file too). core/seams.ts needs Node's types, which the web app does not have: the
+ * types copied from it here are checked against it by test/unit/dashboard/protocol.test.ts.
  */
+import type { DeadLetter, Reading, ReadingValue } from '../core/reading.js';
 
-/** Mirrors `ReadingValue` in core/reading.ts. */
-export type ReadingValue = number | boolean | string;
+export type { ReadingValue } from '../core/reading.js';
+/** A device event as pushed to socket.io clients: core's DeviceEvent as it is. */
+export type { DeviceEvent as DeviceEventMessage } from '../core/reading.js';
 
-/** Mirrors `DeviceStatusName` in core/seams.ts. */
+/** A device's status in the fleet view: `DeviceSummary['status']` of core/seams.ts. */
 export type DeviceStatusName = 'online' | 'offline' | 'unknown';
 
-/** Mirrors `DeviceEvent` in core/reading.ts. */
-export interface DeviceEventMessage {
-  deviceId: string;
-  /**
-   * `refused`: the gateway closed the connection or dropped a publish (reason: a code of README "Refusals");
-   * `auth-failed`: a login for this id was refused; `auth-failures`: a burst of them spent its login budget.
-   */
-  type: 'online' | 'offline' | 'acl-violation' | 'auth-failed' | 'auth-failures' | 'refused';
-  reason: string;
-  /** The specifics behind the reason, for a person: limits, counts, the topic. */
-  detail?: string;
-  ts: number;
-  remoteAddress?: string;
-}
+/**
+ * One reading as pushed to socket.io clients: the contract reading without tags. `ts` with `receivedAt` (epoch ms
+ * at the gateway) lets a client measure push latency.
+ */
+export type LiveReading = Omit<Reading, 'tags'>;
 
-/** One reading as pushed to socket.io clients: the contract reading without tags. */
-export interface LiveReading {
-  deviceId: string;
-  metric: string;
-  value: ReadingValue;
-  unit?: string;
-  /** Epoch ms: device time when given, else receive time. */
-  ts: number;
-  /** Epoch ms at the gateway; with `ts` it lets a client measure push latency. */
-  receivedAt: number;
-}
-
+/** Newest value per metric: `DeviceSummary['latest']` of core/seams.ts. */
 export type LatestValues = Record<string, { value: ReadingValue; unit?: string; ts: number }>;
 
-/** One row of the fleet view. */
+/** One row of the fleet view: core/seams.ts `DeviceSummary` with rates. */
 export interface FleetRow {
   id: string;
   status: DeviceStatusName;
@@ -54,12 +40,7 @@ export interface FleetRow {
 }
 
 /** A dead letter without its payload: browsers need the reason, not the bytes. */
-export interface DeadLetterSummary {
-  deviceId: string;
-  code: string;
-  reason: string;
-  topic: string;
-  receivedAt: number;
+export interface DeadLetterSummary extends Pick<DeadLetter, 'deviceId' | 'code' | 'reason' | 'topic' | 'receivedAt'> {
   /** Size of the original payload in bytes. */
   bytes: number;
 }

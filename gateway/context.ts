@@ -3,7 +3,7 @@ import type { Aedes, Client } from 'aedes';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { DeviceEvent } from '../core/reading.js';
-import type { Bridge } from '../bridge/bridge.js';
+import type { Ingest } from '../core/seams.js';
 import type { DeviceFormat, DeviceRegistry } from './registry.js';
 import { createLogLimiter, REFUSALS, type RefusalReason } from './refusals.js';
 import { remoteAddressOf } from './aedes-internals.js';
@@ -31,7 +31,7 @@ export interface GatewayOptions {
 }
 
 export interface GatewayDeps {
-  bridge: Bridge;
+  bridge: Ingest;
   registry: DeviceRegistry;
   logger: Logger;
   metrics: Metrics;
@@ -52,7 +52,7 @@ export const REFUSAL_REPORT_MS = 10_000;
 /** What the connect, publish, subscribe and status modules share: the logged-in devices and how to report. */
 export interface GatewayContext {
   options: GatewayOptions;
-  bridge: Bridge;
+  bridge: Ingest;
   registry: DeviceRegistry;
   metrics: Metrics;
   log: Logger;

@@ -2,6 +2,7 @@ import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual, typ
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { sluiceError } from '../core/errors.js';
+import type { DocumentFormat } from '../core/reading.js';
 
 const scrypt = (secret: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> =>
   new Promise((resolve, reject) =>
@@ -24,8 +25,8 @@ interface StoredDevice {
   format?: DeviceFormat;
 }
 
-export const DEVICE_FORMATS = ['json', 'senml', 'line'] as const;
-export type DeviceFormat = (typeof DEVICE_FORMATS)[number];
+/** One of DOCUMENT_FORMATS (core/reading.ts). */
+export type DeviceFormat = DocumentFormat;
 
 interface RegistryFile {
   version: 1;

@@ -1,12 +1,11 @@
 /**
  * Payload encoders: one sample (metrics + units + device time) → an MQTT telemetry message in a format the
- * normalizer reads (bridge/normalize/): plain JSON, SenML JSON (RFC 8428) or InfluxDB line protocol. All are
- * published on `devices/{id}/telemetry` and found by content detection.
+ * normalizer reads (bridge/normalize/): plain JSON, SenML JSON (RFC 8428) or InfluxDB line protocol, the
+ * DOCUMENT_FORMATS of core/reading.ts. All are published on `devices/{id}/telemetry` (telemetryTopic in
+ * core/topics.ts) and found by content detection.
  */
+import type { DocumentFormat } from '../core/reading.js';
 import type { Metrics } from './profiles.js';
-
-export const FORMATS = ['json', 'senml', 'line'] as const;
-export type Format = (typeof FORMATS)[number];
 
 export interface Sample {
   deviceId: string;
@@ -14,10 +13,6 @@ export interface Sample {
   units: Readonly<Record<string, string>>;
   /** Device time, epoch ms. */
   ts: number;
-}
-
-export function telemetryTopic(deviceId: string): string {
-  return `devices/${deviceId}/telemetry`;
 }
 
 /** `{"ts":…,"temperature":21.5,…,"units":{"temperature":"Cel",…}}` */
@@ -59,7 +54,7 @@ function formatFloat(value: number): string {
   return String(value);
 }
 
-export function encode(format: Format, sample: Sample): string {
+export function encode(format: DocumentFormat, sample: Sample): string {
   switch (format) {
     case 'json':
       return encodeJson(sample);

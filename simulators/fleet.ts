@@ -3,9 +3,11 @@
  * samples at a per-device rate with a start jitter, reconnecting with exponential backoff, and injecting the
  * configured faults. `createFleet(options, deps)` returns `{ start, finished, stop, stats }`.
  */
+import type { DocumentFormat } from '../core/reading.js';
+import { telemetryTopic } from '../core/topics.js';
 import { createRng } from './prng.js';
 import { profileForDevice, type Profile } from './profiles.js';
-import { encode, telemetryTopic, type Format } from './encoders.js';
+import { encode } from './encoders.js';
 import { malformedPayload, messageFault, oversizedPayload, pickDevices, type FaultShares } from './faults.js';
 import { connectMqttJsDevice, refusalCode, type ConnectFn, type DeviceConnection } from './connection.js';
 
@@ -19,7 +21,7 @@ export interface FleetOptions {
   url: string;
   devices: readonly DeviceCredentials[];
   profile: Profile;
-  format: Format;
+  format: DocumentFormat;
   qos: 0 | 1;
   /** Messages per second per device. */
   rate: number;

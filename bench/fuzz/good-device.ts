@@ -4,6 +4,7 @@
  * without one (a stall).
  */
 import mqtt, { type MqttClient } from 'mqtt';
+import { telemetryTopic } from '../../core/topics.js';
 
 export interface GoodDeviceOptions {
   url: string;
@@ -60,7 +61,7 @@ export async function connectGoodDevice(options: GoodDeviceOptions): Promise<Goo
     // Reconnects and resends on its own: a dropped connection shows as a disconnect and a PUBACK gap, not an end.
     reconnectPeriod: 1000,
   });
-  const topic = `devices/${options.deviceId}/telemetry`;
+  const topic = telemetryTopic(options.deviceId);
   const latencies: number[] = [];
   let sent = 0;
   let acked = 0;

@@ -41,22 +41,22 @@
  * be `device` or `ts_corrected`. Times follow ./timestamp.ts; a missing time is receivedAt, and a time more
  * than maxFutureSkewMs after receivedAt becomes receivedAt with the tag `ts_corrected: "future"`.
  */
-import type { Reading } from '../../core/reading.js';
+import type { PayloadFormat, Reading } from '../../core/reading.js';
+import { parseTelemetryTopic, TELEMETRY_TOPIC_SHAPE, type TelemetryTopic } from '../../core/topics.js';
 import { normalizeJson, parseJson } from './json.js';
 import { normalizeLineProtocol, tokenizeLineProtocol } from './line-protocol.js';
-import { defaultNormalizeOptions, type NormalizeOptions, type PayloadFormat } from './options.js';
+import { defaultNormalizeOptions, type NormalizeOptions } from './options.js';
 import { quote, rejection, type Rejection, type RejectionCode } from './rejections.js';
 import { looksLikeSenml, normalizeSenml } from './senml.js';
-import { parseTelemetryTopic, type TelemetryTopic } from './topic.js';
 import { parsePlainValue } from './value.js';
 import { createPartSink, finalizeDraft, TooManyParts, type ParseContext } from './validate.js';
 
 export { createNormalizeOptions, defaultNormalizeOptions } from './options.js';
-export type { NormalizeOptions, PayloadFormat } from './options.js';
+export type { NormalizeOptions } from './options.js';
+/** Declared in core/reading.ts (with the list); re-exported for the bridge thread's message types. */
+export type { PayloadFormat } from '../../core/reading.js';
 export { REJECTION_CODES } from './rejections.js';
 export type { Rejection, RejectionCode } from './rejections.js';
-export { parseTelemetryTopic } from './topic.js';
-export type { TelemetryTopic, TopicFormat } from './topic.js';
 export { METRIC_NAME_PATTERN, RESERVED_TAG_KEYS } from './validate.js';
 
 export interface NormalizeInput {
@@ -75,8 +75,6 @@ export interface NormalizeResult {
 
 // Stateless between calls: decode() without { stream: true } starts afresh every time.
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-const TOPIC_SHAPE = 'devices/{id}/telemetry[/{metric}|/$json|/$senml|/$line]';
 
 function whole(code: RejectionCode, reason: string): NormalizeResult {
   return { readings: [], rejections: [rejection(code, reason)] };
@@ -102,7 +100,7 @@ function normalizeUnguarded(input: NormalizeInput, options: NormalizeOptions): N
   }
   const parsedTopic = parseTelemetryTopic(topic);
   if (!parsedTopic) {
-    return whole('TOPIC_NOT_TELEMETRY', `topic ${quote(String(topic))} is not ${TOPIC_SHAPE}`);
+    return whole('TOPIC_NOT_TELEMETRY', `topic ${quote(String(topic))} is not ${TELEMETRY_TOPIC_SHAPE}`);
   }
   if (parsedTopic.deviceId !== deviceId) {
     return whole('TOPIC_NOT_TELEMETRY', `topic names device ${quote(parsedTopic.deviceId)}, not the connected device`);

@@ -1,6 +1,5 @@
 import { ErrorCodes, sluiceError } from '../../core/errors.js';
-
-export type PayloadFormat = 'json' | 'senml' | 'line' | 'value';
+import { PAYLOAD_FORMATS, type PayloadFormat } from '../../core/reading.js';
 
 export interface NormalizeOptions {
   /** Larger payloads are rejected before decoding, so the cost of a message is bounded up front. */
@@ -28,8 +27,6 @@ export const defaultNormalizeOptions: Readonly<NormalizeOptions> = Object.freeze
   maxFutureSkewMs: 5 * 60 * 1_000,
 });
 
-const FORMATS: readonly PayloadFormat[] = ['json', 'senml', 'line', 'value'];
-
 const POSITIVE_INTEGER_OPTIONS = [
   'maxPayloadBytes',
   'maxReadingsPerMessage',
@@ -52,8 +49,8 @@ export function createNormalizeOptions(overrides: Partial<NormalizeOptions> = {}
   if (!Number.isSafeInteger(merged.maxFutureSkewMs) || merged.maxFutureSkewMs < 0) {
     problems.push('maxFutureSkewMs must be a non-negative integer');
   }
-  if (merged.formatOverride !== undefined && !FORMATS.includes(merged.formatOverride)) {
-    problems.push(`formatOverride must be one of ${FORMATS.join(', ')}`);
+  if (merged.formatOverride !== undefined && !PAYLOAD_FORMATS.includes(merged.formatOverride)) {
+    problems.push(`formatOverride must be one of ${PAYLOAD_FORMATS.join(', ')}`);
   }
   if (problems.length > 0) {
     throw sluiceError(ErrorCodes.CONFIG_INVALID, `invalid normalize options: ${problems.join('; ')}`);

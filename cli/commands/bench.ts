@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { positiveInt, positiveNumber, wholeNumber } from '../common.js';
+import { kafkaConnectionFrom } from '../../core/streams/connection.js';
+import { configOrExit, positiveInt, positiveNumber, wholeNumber } from '../common.js';
 import { runBench, type BaselineName } from '../../bench/run.js';
 import { formatReport } from '../../bench/report.js';
 import { FaultSpecError, parseFaultSpec, validateFaults, type FaultSpec } from '../../bench/faults.js';
@@ -74,7 +75,14 @@ export function registerBenchCommand(program: Command): void {
     .action(async (options: BenchCliOptions) => {
       const kafkaNodes = options.kafkaNodes === undefined ? undefined : options.kafkaNodes === '3' ? 3 : 1;
       if (kafkaNodes !== undefined && options.kafka) program.error('sluice bench: --kafka and --kafka-nodes exclude each other: use someone\'s Kafka or start one of the bench\'s own');
-      const brokers = kafkaNodes !== undefined ? [] : (options.kafka ?? process.env.KAFKA_BROKERS ?? '').split(',').map((b) => b.trim()).filter(Boolean);
+      // Someone's Kafka: --kafka, else KAFKA_BROKERS as the configuration reads it. The bench brings its own store
+      // (or --influx), so KAFKA_BROKERS needs no INFLUX_URL here.
+      const brokers =
+        kafkaNodes !== undefined
+          ? []
+          : options.kafka !== undefined
+            ? options.kafka.split(',').map((b) => b.trim()).filter(Boolean)
+            : [...kafkaConnectionFrom(configOrExit({ kafkaNeedsStore: false })).brokers];
       if (kafkaNodes === undefined && brokers.length === 0) program.error('sluice bench: give --kafka host:port, set KAFKA_BROKERS (e.g. after "npm run services:up"), or let the bench start its own with --kafka-nodes 1|3');
       const problems = validateFaults(options.fault, { kafkaNodes, splitRoles: options.splitRoles === true, ownStore: !options.influx, durationS: options.duration });
       if (problems.length > 0) program.error(`sluice bench: ${problems.length === 1 ? 'a fault cannot run' : 'faults cannot run'}:\n  ${problems.join('\n  ')}`);

@@ -9,7 +9,7 @@ import { exitOnSignals } from '../shutdown.js';
 import { ROLES, startSluice } from '../start.js';
 import { createFleet } from '../../simulators/fleet.js';
 import { getProfile, PROFILE_NAMES } from '../../simulators/profiles.js';
-import { FORMATS, type Format } from '../../simulators/encoders.js';
+import { DOCUMENT_FORMATS, type DocumentFormat } from '../../core/reading.js';
 import { NO_FAULTS } from '../../simulators/faults.js';
 import type { DeviceCredentials } from '../../simulators/fleet.js';
 
@@ -44,8 +44,8 @@ export function registerDemoCommand(program: Command): void {
     .option('--devices <n>', 'simulated devices', positiveInt, 20)
     .option('--rate <r>', 'messages per second per device', Number, 1)
     .addOption(new Option('--profile <name>', 'signal profile').choices(PROFILE_NAMES).default('mixed'))
-    .addOption(new Option('--format <f>', 'payload format').choices(FORMATS).default('json'))
-    .action(async (options: { devices: number; rate: number; profile: string; format: Format }) => {
+    .addOption(new Option('--format <f>', 'payload format').choices(DOCUMENT_FORMATS).default('json'))
+    .action(async (options: { devices: number; rate: number; profile: string; format: DocumentFormat }) => {
       const config = configOrExit();
       const logger = createLogger(config.LOG_LEVEL);
       const log = logger.child({ module: 'demo' });

@@ -1,12 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
-import { createDeviceRegistry, DEVICE_FORMATS, type DeviceFormat } from '../../gateway/registry.js';
+import { DOCUMENT_FORMATS } from '../../core/reading.js';
+import { createDeviceRegistry, type DeviceFormat } from '../../gateway/registry.js';
 import { configOrExit, positiveInt } from '../common.js';
 
 function parseFormat(value: string): DeviceFormat | 'auto' {
-  if (value === 'auto' || (DEVICE_FORMATS as readonly string[]).includes(value)) return value as DeviceFormat | 'auto';
-  throw new InvalidArgumentError(`expected one of ${[...DEVICE_FORMATS, 'auto'].join(', ')}`);
+  if (value === 'auto' || (DOCUMENT_FORMATS as readonly string[]).includes(value)) return value as DeviceFormat | 'auto';
+  throw new InvalidArgumentError(`expected one of ${[...DOCUMENT_FORMATS, 'auto'].join(', ')}`);
 }
 
 export function registerDevicesCommand(program: Command): void {
@@ -18,7 +19,7 @@ export function registerDevicesCommand(program: Command): void {
     .option('--count <n>', 'create N devices named <prefix><n>', positiveInt)
     .option('--prefix <p>', 'prefix for --count', 'device-')
     .option('--out <file>', 'write {"<id>": {"secret": "…"}} to this file instead of printing')
-    .option('--format <format>', `payload format of devices/{id}/telemetry instead of detection (${DEVICE_FORMATS.join(', ')})`, parseFormat)
+    .option('--format <format>', `payload format of devices/{id}/telemetry instead of detection (${DOCUMENT_FORMATS.join(', ')})`, parseFormat)
     .description('register devices and print (or write) their secrets once')
     .action(async (id: string | undefined, options: { count?: number; prefix: string; out?: string; format?: DeviceFormat | 'auto' }) => {
       const config = configOrExit();
@@ -54,7 +55,7 @@ export function registerDevicesCommand(program: Command): void {
   devices
     .command('set-format')
     .argument('<id>')
-    .argument('<format>', `${DEVICE_FORMATS.join(', ')} or auto (detect from the content)`, parseFormat)
+    .argument('<format>', `${DOCUMENT_FORMATS.join(', ')} or auto (detect from the content)`, parseFormat)
     .description('force the payload format of devices/{id}/telemetry; applies from the next connection')
     .action(async (id: string, format: DeviceFormat | 'auto') => {
       const config = configOrExit();

@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { createLogger } from '../../core/logger.js';
+import { kafkaConnectionFrom } from '../../core/streams/connection.js';
 import { readKafkaHistory } from '../../core/streams/kafka.js';
 import { createInfluxStore } from '../../consumers/stores/influx.js';
 import { replayTelemetry } from '../../consumers/replay.js';
@@ -23,6 +24,7 @@ export function registerReplayCommand(program: Command): void {
       const config = configOrExit();
       if (config.mode !== 'production') program.error('replay reads Kafka history: set KAFKA_BROKERS and INFLUX_URL (the embedded mode keeps no history)');
       if (options.to <= options.from) program.error('--to must be after --from');
+      const kafka = kafkaConnectionFrom(config);
       const logger = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
       const bar = new cliProgress.SingleBar(
         { format: 'replay {bar} {percentage}% | {value}/{total} records read | {written} points written | eta {eta_formatted}', stream: process.stderr, noTTYOutput: true, notTTYSchedule: 5000 },
@@ -40,7 +42,7 @@ export function registerReplayCommand(program: Command): void {
         },
         {
           readHistory: (range, onRecords, onProgress) =>
-            readKafkaHistory({ brokers: config.kafkaBrokers, clientId: config.KAFKA_CLIENT_ID, topicPrefix: config.KAFKA_TOPIC_PREFIX }, range, onRecords, onProgress),
+            readKafkaHistory(kafka, range, onRecords, onProgress),
           store: createInfluxStore({ url: config.INFLUX_URL!, token: config.INFLUX_TOKEN, org: config.INFLUX_ORG, bucket: config.INFLUX_BUCKET }),
           logger,
         },

@@ -3,7 +3,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { positiveInt, positiveNumber, wholeNumber } from '../common.js';
 import { createFleet, type FleetStats } from '../../simulators/fleet.js';
 import { getProfile, PROFILE_NAMES } from '../../simulators/profiles.js';
-import { FORMATS, type Format } from '../../simulators/encoders.js';
+import { DOCUMENT_FORMATS, type DocumentFormat } from '../../core/reading.js';
 import { validateShares, type FaultShares } from '../../simulators/faults.js';
 import { CLIENT_KINDS, connectorFor, type ClientKind } from '../../simulators/connection.js';
 import { readCredentials } from '../../simulators/credentials.js';
@@ -22,7 +22,7 @@ interface SimulateOptions {
   rate?: number;
   duration?: number;
   profile: string;
-  format: Format;
+  format: DocumentFormat;
   qos: '0' | '1';
   seed: number;
   client: ClientKind;
@@ -46,7 +46,7 @@ export function registerSimulateCommand(program: Command): void {
     .option('--rate <r>', 'messages per second per device (default: the profile\'s)', positiveNumber)
     .option('--duration <s>', 'seconds to run (default: until Ctrl-C)', positiveNumber)
     .addOption(new Option('--profile <name>', 'signal profile').choices(PROFILE_NAMES).default('environment'))
-    .addOption(new Option('--format <f>', 'payload format').choices(FORMATS).default('json'))
+    .addOption(new Option('--format <f>', 'payload format').choices(DOCUMENT_FORMATS).default('json'))
     .addOption(new Option('--qos <q>', 'MQTT QoS').choices(['0', '1']).default('1'))
     .option('--seed <n>', 'seed of every signal, jitter and fault choice', wholeNumber, 1)
     .addOption(new Option('--client <kind>', 'MQTT client per device: mqttjs, or lean for 10,000+ devices').choices(CLIENT_KINDS).default('mqttjs'))

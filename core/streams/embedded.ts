@@ -4,6 +4,8 @@ import { sluiceError, ErrorCodes } from '../errors.js';
 import type {
   BatchHandler,
   ConsumedRecord,
+  ConsumerLagReport,
+  ConsumerLagSource,
   ConsumerOptions,
   OutgoingRecord,
   StreamBus,
@@ -315,5 +317,18 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): StreamBus {
       closed = true;
       trimmed.emit('trim');
     },
+  };
+}
+
+/**
+ * Consumer lag of the embedded queue: not reported, and the pipeline view says so. Its groups live in this
+ * process, and the queue itself bounds how far they may fall behind (past `maxRecordsPerPartition` producers wait).
+ */
+export function createEmbeddedLagSource(): ConsumerLagSource {
+  const report: ConsumerLagReport = { available: false, note: 'embedded mode: the in-process queue has no consumer lag to report', groups: [] };
+  return {
+    kind: 'embedded',
+    read: async () => ({ ...report, groups: [] }),
+    close: async () => undefined,
   };
 }

@@ -15,25 +15,15 @@ import { STREAM_NAMES } from '../seams.js';
 import { murmur2, partitionForKey } from '../murmur2.js';
 import type { StreamAssignment } from '../seams.js';
 import { inspectGroupJoin } from './kafka-group.js';
+import { topicName, type KafkaConnection } from './connection.js';
 
-export interface KafkaBusOptions {
-  brokers: readonly string[];
-  clientId: string;
-  topicPrefix: string;
-  partitions: number;
-  replicationFactor: number;
-  /** Record batch compression; kafkajs brings gzip itself (snappy, lz4 and zstd need native codecs). */
-  compression?: 'none' | 'gzip';
-  logger: Logger;
-}
-
-export function topicName(prefix: string, stream: StreamName): string {
-  return `${prefix}.${stream}`;
-}
+/** A KafkaConnection (kafkaConnectionFrom) and a logger; compression defaults to none. */
+export type KafkaBusOptions = Pick<KafkaConnection, 'brokers' | 'clientId' | 'topicPrefix' | 'partitions' | 'replicationFactor'> &
+  Partial<Pick<KafkaConnection, 'compression'>> & { logger: Logger };
 
 /**
- * kafkajs behind the StreamBus seam. The rest of Sluice never imports kafkajs, so the client can be
- * swapped (or its quirks fixed) here alone.
+ * kafkajs behind the StreamBus seam. The rest of Sluice never imports kafkajs (lint enforces it), so the client
+ * can be swapped (or its quirks fixed) in core/streams/ alone.
  */
 export function createKafkaBus(options: KafkaBusOptions): StreamBus {
   const log = options.logger.child({ module: 'kafka' });

@@ -1,5 +1,7 @@
 // The one way into kafkajs: its patches (./kafkajs-patches.ts) are in place before kafkajs loads, whoever imports
-// it first. Lint allows importing 'kafkajs' nowhere else.
+// it first. Lint allows importing 'kafkajs' nowhere else, and this module only inside core/streams/ (the rest of
+// Sluice goes through the seams: StreamBus, ConsumerLagSource) and in bench/baselines.ts (raw-Kafka baseline),
+// scripts/ and test/support/ (eslint.config.js).
 import './kafkajs-patches.js';
 import kafkajs from 'kafkajs';
 

@@ -12,7 +12,7 @@ import { startPrivateKafka, type PrivateKafka } from '../support/private-kafka.j
 import { startPrivateVictoria, type PrivateVictoria } from '../support/victoria.js';
 import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
 import { readKafkaHistory } from '../../core/streams/kafka.js';
-import { ConfigResourceTypes, Kafka, logLevel } from '../../core/streams/kafkajs.js';
+import { ConfigResourceTypes, Kafka, logLevel } from '../support/kafka.js';
 import { exportSeries } from '../support/store.js';
 import { paced } from '../support/wait.js';
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import mqtt from 'mqtt';
 import { io, type Socket } from 'socket.io-client';
 import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
-import { writerGroupId } from '../../core/config.js';
+import { writerGroupId } from '../../core/streams/connection.js';
 
 const kafkaBrokers = inject('kafkaBrokers');
 const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;

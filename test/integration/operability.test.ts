@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import { io as ioClient } from 'socket.io-client';
-import { Kafka, logLevel } from '../../core/streams/kafkajs.js';
 import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
-import { writerGroupId } from '../../core/config.js';
+import { writerGroupId } from '../../core/streams/connection.js';
 import { startPrivateVictoria, type PrivateVictoria } from '../support/victoria.js';
 import { exportSeries } from '../support/store.js';
-import { readTopic } from '../support/kafka.js';
+import { Kafka, logLevel, readTopic } from '../support/kafka.js';
 import { paced } from '../support/wait.js';
 import { sample, scrape } from '../support/metrics.js';
 

@@ -4,8 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Kafka, Partitioners, logLevel } from '../../core/streams/kafkajs.js';
-import type { EachMessagePayload } from '../../core/streams/kafkajs.js';
+import { Kafka, Partitioners, logLevel, type EachMessagePayload } from '../support/kafka.js';
 import { describe, expect, inject, it } from 'vitest';
 
 const kafkaBrokers = inject('kafkaBrokers');

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import mqtt from 'mqtt';
-import { Kafka, logLevel, type Admin, type Consumer } from '../../core/streams/kafkajs.js';
-import { loadConfig, writerGroupId } from '../../core/config.js';
+import { Kafka, logLevel, type Admin, type Consumer } from '../support/kafka.js';
+import { loadConfig } from '../../core/config.js';
+import { writerGroupId } from '../../core/streams/connection.js';
 import { createKafkaBus } from '../../core/streams/kafka.js';
 import { createLogger } from '../../core/logger.js';
 import { partitionForKey } from '../../core/murmur2.js';

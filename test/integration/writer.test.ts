@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Kafka, logLevel, Partitioners, type Producer } from '../../core/streams/kafkajs.js';
+import { Kafka, logLevel, Partitioners, type Producer } from '../support/kafka.js';
 import { createKafkaBus } from '../../core/streams/kafka.js';
 import { createMetrics } from '../../core/metrics.js';
 import { createLogger } from '../../core/logger.js';
 import { createWriter } from '../../consumers/writer.js';
-import { writerGroupId } from '../../core/config.js';
+import { writerGroupId } from '../../core/streams/connection.js';
 import { createInfluxStore } from '../../consumers/stores/influx.js';
 import type { Reading } from '../../core/reading.js';
 import { startPrivateVictoria, type PrivateVictoria } from '../support/victoria.js';

@@ -1,5 +1,24 @@
 import { Kafka, logLevel } from '../../core/streams/kafkajs.js';
 
+/**
+ * The Kafka client for tests that look at Kafka from outside Sluice: raw producers and readers, admin inspection
+ * (committed offsets, groups, broker configs), and kafkajs's own partitioner and errors as references. Tests reach
+ * kafkajs only through here; lint keeps the client inside core/streams/ elsewhere (eslint.config.js).
+ */
+export {
+  Kafka,
+  logLevel,
+  Partitioners,
+  ConfigResourceTypes,
+  KafkaJSConnectionError,
+  KafkaJSNumberOfRetriesExceeded,
+  KafkaJSProtocolError,
+  type Admin,
+  type Consumer,
+  type EachMessagePayload,
+  type Producer,
+} from '../../core/streams/kafkajs.js';
+
 export interface KafkaRecord {
   key: string;
   value: string;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { account, ackedFromRows } from '../../../bench/accounting.js';
 import { benchPayload, decodeSequence, sequenceValue } from '../../../bench/payload.js';
 import { normalize } from '../../../bridge/normalize/index.js';
+import { telemetryTopic } from '../../../core/topics.js';
 
 function rows(devices: number, messages: number): Map<number, Uint8Array> {
   return new Map(Array.from({ length: devices }, (_, d) => [d, new Uint8Array(messages).fill(1)]));
@@ -53,7 +54,7 @@ describe('bench accounting', () => {
     const payload = benchPayload('abcd1234', value, 1_750_000_000_000);
     expect(Buffer.byteLength(payload)).toBeGreaterThanOrEqual(95);
     expect(Buffer.byteLength(payload)).toBeLessThanOrEqual(105);
-    const result = normalize({ deviceId: 'bench-01234', topic: 'devices/bench-01234/telemetry', payload: Buffer.from(payload), receivedAt: 1_750_000_000_100 });
+    const result = normalize({ deviceId: 'bench-01234', topic: telemetryTopic('bench-01234'), payload: Buffer.from(payload), receivedAt: 1_750_000_000_100 });
     expect(result.rejections).toEqual([]);
     expect(result.readings).toHaveLength(1);
     expect(result.readings[0]).toMatchObject({ metric: 'bench_seq', value, ts: 1_750_000_000_000, tags: { run: 'abcd1234' } });

@@ -3,6 +3,7 @@ import { capturedLogger } from '../../support/logs.js';
 import { createMetrics } from '../../../core/metrics.js';
 import { sluiceError, ErrorCodes } from '../../../core/errors.js';
 import type { StreamProducer } from '../../../core/seams.js';
+import { telemetryTopic } from '../../../core/topics.js';
 import { createBridge } from '../../../bridge/bridge.js';
 import { defaultNormalizeOptions } from '../../../bridge/normalize/index.js';
 
@@ -20,7 +21,7 @@ function switchableProducer() {
   return { producer, state };
 }
 
-const publish = (seq: number) => ({ deviceId: 'd1', topic: 'devices/d1/telemetry', payload: Buffer.from(`{"seq":${seq}}`), receivedAt: Date.now() });
+const publish = (seq: number) => ({ deviceId: 'd1', topic: telemetryTopic('d1'), payload: Buffer.from(`{"seq":${seq}}`), receivedAt: Date.now() });
 const OUTAGE = 'queue not accepting records; holding acknowledgements and retrying';
 const RECOVERED = 'queue accepting records again';
 

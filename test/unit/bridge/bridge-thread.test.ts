@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../core/logger.js';
 import { capturedLogger } from '../../support/logs.js';
 import { createMetrics } from '../../../core/metrics.js';
+import { telemetryTopic } from '../../../core/topics.js';
 import { defaultNormalizeOptions } from '../../../bridge/normalize/index.js';
 import { createBridgeThread } from '../../../bridge/bridge-thread.js';
 import type { BridgeThreadInput } from '../../../bridge/bridge-protocol.js';
@@ -14,7 +15,7 @@ function threadInput(crashes: number, maxInflightRecords = 1000): BridgeThreadIn
   new Int32Array(batches)[0] = crashes > 0 ? 0 : 1;
   return {
     bridge: { lingerMs: 5, maxBatchRecords: 100, maxInflightRecords, normalize: defaultNormalizeOptions },
-    kafka: { brokers: ['127.0.0.1:1'], clientId: 't', topicPrefix: 't', partitions: 1, replicationFactor: 1, compression: 'none' },
+    kafka: { brokers: ['127.0.0.1:1'], clientId: 't', topicPrefix: 't', partitions: 1, replicationFactor: 1, compression: 'none', writerGroupId: 't-t-writer' },
     producers: 1,
     logLevel: 'debug',
     batches,
@@ -23,7 +24,7 @@ function threadInput(crashes: number, maxInflightRecords = 1000): BridgeThreadIn
 
 const publish = (deviceId: string, payload: string, format?: 'json') => ({
   deviceId,
-  topic: `devices/${deviceId}/telemetry`,
+  topic: telemetryTopic(deviceId),
   payload: Buffer.from(payload),
   receivedAt: 1_700_000_000_000,
   ...(format ? { format } : {}),

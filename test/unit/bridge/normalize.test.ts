@@ -7,6 +7,7 @@ import {
   type NormalizeResult,
   type RejectionCode,
 } from '../../../bridge/normalize/index.js';
+import type { PayloadFormat } from '../../../core/reading.js';
 import { BASE_TOPIC, codes, DEVICE, reading, RECEIVED_AT, run } from './normalize/helpers.js';
 
 const TS = 1732492800123; // 2024-11-25T00:00:00.123Z
@@ -123,7 +124,7 @@ describe('normalize: format selection (the table in bridge/normalize/index.ts)',
     name: string;
     topic?: string;
     payload: string;
-    formatOverride?: 'json' | 'senml' | 'line' | 'value';
+    formatOverride?: PayloadFormat;
     metrics: string[];
   }[] = [
     { name: 'base topic: `[` with SenML records → SenML', payload: senmlLike, metrics: ['temp'] },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig, writerGroupId } from '../../../core/config.js';
+import { loadConfig } from '../../../core/config.js';
 
 describe('loadConfig', () => {
   it('uses the documented defaults and the embedded mode on an empty environment', () => {
@@ -32,26 +32,17 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ KAFKA_BROKERS: 'nohost', INFLUX_URL: 'http://x' })).toThrow(/not host:port/);
   });
 
+  it('takes KAFKA_BROKERS alone for a command that brings its own store (sluice bench), still checking it', () => {
+    expect(loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092' }, { kafkaNeedsStore: false }).kafkaBrokers).toEqual(['127.0.0.1:9092']);
+    expect(loadConfig({}, { kafkaNeedsStore: false }).kafkaBrokers).toEqual([]);
+    expect(() => loadConfig({ KAFKA_BROKERS: 'nohost' }, { kafkaNeedsStore: false })).toThrow(/not host:port/);
+  });
+
   it('takes KAFKA_WRITER_GROUP when it is a valid group id, and refuses one that is not', () => {
     expect(loadConfig({}).KAFKA_WRITER_GROUP).toBeUndefined();
     expect(loadConfig({ KAFKA_WRITER_GROUP: '' }).KAFKA_WRITER_GROUP).toBeUndefined();
     expect(loadConfig({ KAFKA_WRITER_GROUP: ' sluice-writer ' }).KAFKA_WRITER_GROUP).toBe('sluice-writer');
     expect(() => loadConfig({ KAFKA_WRITER_GROUP: 'my writers' })).toThrow(/KAFKA_WRITER_GROUP.*letters, digits/);
     expect(() => loadConfig({ KAFKA_WRITER_GROUP: 'x'.repeat(250) })).toThrow(/KAFKA_WRITER_GROUP/);
-  });
-});
-
-describe('writerGroupId', () => {
-  it('includes the topic prefix by default, so deployments sharing a Kafka cluster and a client id never share a group', () => {
-    expect(writerGroupId(loadConfig({}))).toBe('sluice-iot-writer');
-    const plant = writerGroupId(loadConfig({ KAFKA_TOPIC_PREFIX: 'plant-a' }));
-    const lab = writerGroupId(loadConfig({ KAFKA_TOPIC_PREFIX: 'lab' }));
-    expect(plant).toBe('sluice-plant-a-writer');
-    expect(lab).not.toBe(plant);
-    expect(writerGroupId({ KAFKA_CLIENT_ID: 'edge', KAFKA_TOPIC_PREFIX: 'iot' })).toBe('edge-iot-writer');
-  });
-
-  it('is KAFKA_WRITER_GROUP when that is set', () => {
-    expect(writerGroupId(loadConfig({ KAFKA_WRITER_GROUP: 'sluice-writer', KAFKA_TOPIC_PREFIX: 'lab' }))).toBe('sluice-writer');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaJSConnectionError } from '../../../core/streams/kafkajs.js';
+import { KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaJSConnectionError } from '../../support/kafka.js';
 import { permanentKafkaErrorType } from '../../../core/streams/kafka.js';
 
 describe('permanentKafkaErrorType', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Partitioners } from '../../../core/streams/kafkajs.js';
+import { Partitioners } from '../../support/kafka.js';
 import { cachedMurmur2, murmur2, partitionForKey } from '../../../core/murmur2.js';
 import { javaCompatiblePartitioner } from '../../../core/streams/kafka.js';
 

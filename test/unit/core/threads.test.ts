@@ -1,8 +1,12 @@
 import { Writable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../core/logger.js';
 import { createMetrics } from '../../../core/metrics.js';
-import { applyMetricUpdate, bufferedRelayedMetrics, relayLogLine, threadLogger, type MetricUpdate } from '../../../core/threads.js';
+import { relayLogLine, threadLogger } from '../../../core/log-relay.js';
+import { applyMetricUpdate, bufferedRelayedMetrics, type MetricUpdate } from '../../../core/metric-relay.js';
+import { startFailed, superviseThread } from '../../../core/threads.js';
+import { ErrorCodes, sluiceError, type ErrorCode } from '../../../core/errors.js';
 
 describe('thread relays', () => {
   it('applies a thread’s counter, labelled counter and histogram updates to the main registry', async () => {
@@ -74,5 +78,36 @@ describe('thread relays', () => {
     expect(lines[0]).toMatchObject({ level: 40, module: 'writer-thread', thread: 'writer', outageMs: 1200, msg: 'store writes succeed again' });
     expect(lines.some((l) => l.msg === 'below the main level')).toBe(false);
     expect(lines[1]).toMatchObject({ level: 40, line: 'not json', msg: 'unreadable log line from a worker thread' });
+  });
+});
+
+describe('superviseThread', () => {
+  const supervise = (source: string, failureCode: ErrorCode) =>
+    superviseThread({
+      name: 'test stage',
+      failureCode,
+      spawn: () => new Worker(source, { eval: true }),
+      log: createLogger('silent'),
+      metrics: createMetrics(),
+      onMessage: () => undefined,
+      closeMessage: { type: 'close' },
+      restartDelayMs: 10,
+      closeTimeoutMs: 1000,
+    });
+
+  it('fails a start with the stage’s own code, or the code the thread reported', async () => {
+    const post = (message: object) => `require('node:worker_threads').parentPort.postMessage(${JSON.stringify(message)})`;
+    await expect(supervise(post({ type: 'start-failed', message: 'no broker' }), ErrorCodes.WRITER_UNAVAILABLE).start()).rejects.toMatchObject({ code: 'WRITER_UNAVAILABLE' });
+    await expect(supervise(post({ type: 'start-failed', message: 'store says no', code: 'STORE_UNAVAILABLE' }), ErrorCodes.WRITER_UNAVAILABLE).start()).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+      message: 'test stage did not start: store says no',
+    });
+    await expect(supervise('process.exit(3)', ErrorCodes.KAFKA_UNAVAILABLE).start()).rejects.toMatchObject({ code: 'KAFKA_UNAVAILABLE', message: 'test stage thread exited with code 3 while starting' });
+  });
+
+  it('startFailed keeps a known error code and nothing else', () => {
+    expect(startFailed(sluiceError(ErrorCodes.STORE_UNAUTHORIZED, 'token refused'))).toEqual({ type: 'start-failed', message: 'token refused', code: 'STORE_UNAUTHORIZED' });
+    expect(startFailed(new Error('plain'))).toEqual({ type: 'start-failed', message: 'plain' });
+    expect(startFailed('text')).toEqual({ type: 'start-failed', message: 'text' });
   });
 });

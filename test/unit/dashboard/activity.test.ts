@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { createDeviceActivity } from '../../../dashboard/activity.js';
-import { partitionLag } from '../../../dashboard/consumer-lag.js';
 
 describe('createDeviceActivity', () => {
   it('keeps the newest events per device, newest first', () => {
@@ -26,13 +25,5 @@ describe('createDeviceActivity', () => {
     activity.addDeadLetter({ deviceId: 'd2', code: 'INVALID_JSON', reason: 'bad', topic: 't', payload: 'e30=', receivedAt: 2 });
     expect(activity.deadLetterCounts()).toEqual({ INVALID_JSON: 2 });
     expect(activity.deadLetters('d1')).toEqual([{ deviceId: 'd1', code: 'INVALID_JSON', reason: 'bad', topic: 't', receivedAt: 1, bytes: 2 }]);
-  });
-});
-
-describe('partitionLag', () => {
-  it('is the end offset minus the committed one, or the whole retained range when nothing is committed', () => {
-    expect(partitionLag('90', '0', '100')).toBe(10);
-    expect(partitionLag('-1', '40', '100')).toBe(60);
-    expect(partitionLag('100', '0', '100')).toBe(0);
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { normalize } from '../../../bridge/normalize/index.js';
-import { encode, FORMATS, telemetryTopic } from '../../../simulators/encoders.js';
+import { DOCUMENT_FORMATS as FORMATS } from '../../../core/reading.js';
+import { telemetryTopic } from '../../../core/topics.js';
+import { encode } from '../../../simulators/encoders.js';
 import { PROFILE_NAMES, getProfile, profileForDevice } from '../../../simulators/profiles.js';
 import { malformedPayload, oversizedPayload } from '../../../simulators/faults.js';
 

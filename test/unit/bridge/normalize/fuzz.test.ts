@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { DOCUMENT_FORMATS } from '../../../../core/reading.js';
+import { telemetryTopic } from '../../../../core/topics.js';
 import {
   defaultNormalizeOptions,
   METRIC_NAME_PATTERN,
@@ -20,7 +22,7 @@ function prng(seed: number): () => number {
   };
 }
 
-const TOPICS = [BASE_TOPIC, `${BASE_TOPIC}/$json`, `${BASE_TOPIC}/$senml`, `${BASE_TOPIC}/$line`, `${BASE_TOPIC}/temp`];
+const TOPICS = [BASE_TOPIC, ...DOCUMENT_FORMATS.map((format) => telemetryTopic(DEVICE, { format })), telemetryTopic(DEVICE, { metric: 'temp' })];
 
 const SEEDS = [
   '{"temperature":21.5,"humidity":40,"ts":1732492800123,"tags":{"room":"a"},"units":{"temperature":"Cel"}}',

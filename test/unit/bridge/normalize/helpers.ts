@@ -1,4 +1,5 @@
 import type { Reading } from '../../../../core/reading.js';
+import { telemetryTopic } from '../../../../core/topics.js';
 import {
   createNormalizeOptions,
   normalize,
@@ -9,7 +10,7 @@ import {
 /** 2024-11-25T00:00:00Z, the receive time of every fixture unless a test says otherwise. */
 export const RECEIVED_AT = Date.UTC(2024, 10, 25);
 export const DEVICE = 'd1';
-export const BASE_TOPIC = `devices/${DEVICE}/telemetry`;
+export const BASE_TOPIC = telemetryTopic(DEVICE);
 
 export function run(
   payload: string | Buffer,

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { looksLikeSenml } from '../../../../bridge/normalize/senml.js';
-import { BASE_TOPIC, codes, reading, RECEIVED_AT, run } from './helpers.js';
+import { telemetryTopic } from '../../../../core/topics.js';
+import { codes, DEVICE, reading, RECEIVED_AT, run } from './helpers.js';
 
-const SENML_TOPIC = `${BASE_TOPIC}/$senml`;
+const SENML_TOPIC = telemetryTopic(DEVICE, { format: 'senml' });
 
 describe('SenML: RFC 8428 examples', () => {
   it('§5.1.1 single datapoint: a name without bn is the metric, no time means receipt time', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseTelemetryTopic } from '../../../../bridge/normalize/index.js';
+import { DOCUMENT_FORMATS } from '../../../core/reading.js';
+import { parseTelemetryTopic, TELEMETRY_TOPIC_SHAPE, telemetryTopic } from '../../../core/topics.js';
 
 describe('parseTelemetryTopic', () => {
   it.each([
@@ -31,5 +32,29 @@ describe('parseTelemetryTopic', () => {
     ['a non-string', 42 as unknown as string],
   ])('rejects %s', (_name, topic) => {
     expect(parseTelemetryTopic(topic)).toBeNull();
+  });
+});
+
+describe('telemetryTopic', () => {
+  it.each([
+    [telemetryTopic('d1'), 'devices/d1/telemetry'],
+    [telemetryTopic('d1', { metric: 'temperature' }), 'devices/d1/telemetry/temperature'],
+    [telemetryTopic('d1', { format: 'json' }), 'devices/d1/telemetry/$json'],
+    [telemetryTopic('d1', { format: 'senml' }), 'devices/d1/telemetry/$senml'],
+    [telemetryTopic('d1', { format: 'line' }), 'devices/d1/telemetry/$line'],
+  ])('builds %s', (built, expected) => {
+    expect(built).toBe(expected);
+  });
+
+  it('builds what parseTelemetryTopic reads back, for every level', () => {
+    expect(parseTelemetryTopic(telemetryTopic('sensor-01.lab'))).toStrictEqual({ deviceId: 'sensor-01.lab' });
+    expect(parseTelemetryTopic(telemetryTopic('d1', { metric: 'temperature' }))).toStrictEqual({ deviceId: 'd1', metric: 'temperature' });
+    for (const format of DOCUMENT_FORMATS) {
+      expect(parseTelemetryTopic(telemetryTopic('d1', { format }))).toStrictEqual({ deviceId: 'd1', format });
+    }
+  });
+
+  it('names every topic format in the shape rejections quote', () => {
+    expect(TELEMETRY_TOPIC_SHAPE).toBe('devices/{id}/telemetry[/{metric}|/$json|/$senml|/$line]');
   });
 });

@@ -1,0 +1,117 @@
+/**
+ * The Kafka record format (contract: DESIGN.md §2 "Kafka topics"): the one module that turns readings, device
+ * events and dead letters into records and back. Producers (bridge, writer, bench baseline) encode here, consumers
+ * (writer, live feed, replay) decode here; the embedded queue carries the same records.
+ *
+ *   stream       key        value (JSON, UTF-8)   record timestamp (epoch ms)
+ *   telemetry    device id  Reading               reading.receivedAt
+ *   events       device id  DeviceEvent           event.ts
+ *   deadletter   device id  DeadLetter            when it was made: receivedAt (bridge), the store's refusal (writer)
+ *
+ * No headers. The key is the device id, so one device's records keep their order in one partition. Record
+ * timestamps are what `sluice replay --from/--to` and the live feed's warm-up window select by.
+ *
+ * Decoding trusts nothing: a topic may hold anything someone wrote to it. A record that is not what its stream
+ * carries decodes to undefined (or lands in `invalid`), to be skipped and reported, never allowed to stall a
+ * partition. The checks are deliberately shallow — the fields a consumer relies on have the right types — so a
+ * record from an older or newer Sluice with fields added or left out still decodes.
+ */
+import { DEAD_LETTER_PAYLOAD_BYTES, type DeadLetter, type DeviceEvent, type Reading } from './reading.js';
+import type { OutgoingRecord } from './seams.js';
+
+/** What a decoder needs of a consumed record: a ConsumedRecord, or a record read back from history. */
+export interface EncodedRecord {
+  value: Buffer;
+}
+
+export function encodeReading(reading: Reading): OutgoingRecord {
+  return { key: reading.deviceId, value: JSON.stringify(reading), timestamp: reading.receivedAt };
+}
+
+export function encodeEvent(event: DeviceEvent): OutgoingRecord {
+  return { key: event.deviceId, value: JSON.stringify(event), timestamp: event.ts };
+}
+
+/** `timestamp`: when the dead letter was made; by default when the payload was received. */
+export function encodeDeadLetter(deadLetter: DeadLetter, timestamp: number = deadLetter.receivedAt): OutgoingRecord {
+  return { key: deadLetter.deviceId, value: JSON.stringify(deadLetter), timestamp };
+}
+
+export interface DeadLetterInput {
+  deviceId: string;
+  /** A rejection code (bridge/normalize/rejections.ts) or an error code (core/errors.ts). */
+  code: string;
+  reason: string;
+  /** The MQTT topic the payload came on (or, for a reading the store refused, would have). */
+  topic: string;
+  /** The original payload: cut to DEAD_LETTER_PAYLOAD_BYTES here, so a dead letter always fits a Kafka record. */
+  payload: Buffer;
+  receivedAt: number;
+}
+
+/** The one way a dead letter is made, whoever refuses the payload. */
+export function createDeadLetter(input: DeadLetterInput): DeadLetter {
+  const { payload } = input;
+  return {
+    deviceId: input.deviceId,
+    code: input.code,
+    reason: input.reason,
+    topic: input.topic,
+    payload: payload.subarray(0, DEAD_LETTER_PAYLOAD_BYTES).toString('base64'),
+    payloadBytes: payload.length,
+    ...(payload.length > DEAD_LETTER_PAYLOAD_BYTES ? { payloadTruncated: true as const } : {}),
+    receivedAt: input.receivedAt,
+  };
+}
+
+/** Splits a batch into the readings it holds and the records that are not readings, in order. */
+export function decodeReadings<R extends EncodedRecord>(records: readonly R[]): { readings: Reading[]; invalid: R[] } {
+  const readings: Reading[] = [];
+  const invalid: R[] = [];
+  for (const record of records) {
+    const reading = decodeReading(record);
+    if (reading) readings.push(reading);
+    else invalid.push(record);
+  }
+  return { readings, invalid };
+}
+
+/** A reading needs `deviceId`, `metric`, a number, boolean or string `value`, and numeric `ts` and `receivedAt`. */
+export function decodeReading(record: EncodedRecord): Reading | undefined {
+  const value = parseJson(record.value);
+  return isReading(value) ? value : undefined;
+}
+
+/** A device event needs a string `deviceId` and `type` and a numeric `ts`. */
+export function decodeEvent(record: EncodedRecord): DeviceEvent | undefined {
+  const event = parseJson(record.value) as Partial<DeviceEvent> | undefined;
+  if (!event || typeof event.deviceId !== 'string' || typeof event.type !== 'string' || typeof event.ts !== 'number') return undefined;
+  return event as DeviceEvent;
+}
+
+/** A dead letter needs a string `deviceId` and `code` and a numeric `receivedAt`. */
+export function decodeDeadLetter(record: EncodedRecord): DeadLetter | undefined {
+  const deadLetter = parseJson(record.value) as Partial<DeadLetter> | undefined;
+  if (!deadLetter || typeof deadLetter.deviceId !== 'string' || typeof deadLetter.code !== 'string' || typeof deadLetter.receivedAt !== 'number') return undefined;
+  return deadLetter as DeadLetter;
+}
+
+function parseJson(value: Buffer): unknown {
+  try {
+    return JSON.parse(value.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function isReading(value: unknown): value is Reading {
+  if (typeof value !== 'object' || value === null) return false;
+  const r = value as Record<string, unknown>;
+  return (
+    typeof r.deviceId === 'string' &&
+    typeof r.metric === 'string' &&
+    (typeof r.value === 'number' || typeof r.value === 'boolean' || typeof r.value === 'string') &&
+    typeof r.ts === 'number' &&
+    typeof r.receivedAt === 'number'
+  );
+}

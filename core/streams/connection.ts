@@ -1,0 +1,55 @@
+import type { Config } from '../config.js';
+import type { StreamName } from '../seams.js';
+
+/**
+ * How this deployment reaches Kafka and names what it keeps there, built once from the configuration
+ * (kafkaConnectionFrom) and handed to everything that opens Kafka connections: the bus, the bridge and writer
+ * threads, the consumer lag source, replay and the bench. Plain data, so it crosses to a worker thread
+ * (workerData / postMessage) as it is; no kafkajs here, so naming a topic or a group loads no client.
+ */
+export interface KafkaConnection {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  /** Topics are `{prefix}.{stream}` (topicName); one prefix per deployment sharing a Kafka cluster. */
+  readonly topicPrefix: string;
+  /** Partitions and replication factor of the topics Sluice creates. */
+  readonly partitions: number;
+  readonly replicationFactor: number;
+  /** Record batch compression; kafkajs brings gzip itself (snappy, lz4 and zstd need native codecs). */
+  readonly compression: 'none' | 'gzip';
+  /** The store writer's consumer group (writerGroupId). */
+  readonly writerGroupId: string;
+}
+
+export type KafkaConnectionConfig = Pick<
+  Config,
+  'kafkaBrokers' | 'KAFKA_CLIENT_ID' | 'KAFKA_TOPIC_PREFIX' | 'KAFKA_PARTITIONS' | 'KAFKA_REPLICATION_FACTOR' | 'KAFKA_COMPRESSION' | 'KAFKA_WRITER_GROUP'
+>;
+
+/** The one place Kafka settings are read from the configuration; frozen, like the configuration itself. */
+export function kafkaConnectionFrom(config: KafkaConnectionConfig): KafkaConnection {
+  return Object.freeze({
+    brokers: Object.freeze([...config.kafkaBrokers]),
+    clientId: config.KAFKA_CLIENT_ID,
+    topicPrefix: config.KAFKA_TOPIC_PREFIX,
+    partitions: config.KAFKA_PARTITIONS,
+    replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+    compression: config.KAFKA_COMPRESSION,
+    writerGroupId: writerGroupId(config),
+  });
+}
+
+/**
+ * The store writer's Kafka consumer group, the one place it is spelled out (the connection carries it to the
+ * wiring, the writer thread and the dashboard's lag; tests call this). It includes the topic prefix (DESIGN §2):
+ * two deployments sharing a Kafka cluster and a client id never share a group, which would hand each writer the
+ * other's partitions (and kafkajs drops those, unread).
+ */
+export function writerGroupId(config: Pick<Config, 'KAFKA_CLIENT_ID' | 'KAFKA_TOPIC_PREFIX' | 'KAFKA_WRITER_GROUP'>): string {
+  return config.KAFKA_WRITER_GROUP ?? `${config.KAFKA_CLIENT_ID}-${config.KAFKA_TOPIC_PREFIX}-writer`;
+}
+
+/** A stream's topic in Kafka (DESIGN §2: `{prefix}.telemetry`, …). */
+export function topicName(prefix: string, stream: StreamName): string {
+  return `${prefix}.${stream}`;
+}

@@ -1,0 +1,28 @@
+import { describe, expectTypeOf, it } from 'vitest';
+import type { DeviceEvent, Reading } from '../../../core/reading.js';
+import type { DeviceSummary } from '../../../core/seams.js';
+import type { DeviceEventMessage, DeviceStatusName, FleetRow, LatestValues, LiveReading } from '../../../dashboard/protocol.js';
+
+/**
+ * dashboard/protocol.ts is compiled for the browser too, without Node's types, so it cannot import core/seams.ts
+ * and copies what it needs from there. These are checked when the tests are type-checked (`npm run typecheck`):
+ * a copy that drifts from core fails to compile.
+ */
+describe('dashboard protocol: the copies of core types stay equal to them', () => {
+  it('DeviceStatusName is the status of a DeviceSummary', () => {
+    expectTypeOf<DeviceStatusName>().toEqualTypeOf<DeviceSummary['status']>();
+  });
+
+  it('LatestValues are the latest values of a DeviceSummary', () => {
+    expectTypeOf<LatestValues>().toEqualTypeOf<DeviceSummary['latest']>();
+  });
+
+  it('a FleetRow is a DeviceSummary with rates', () => {
+    expectTypeOf<Omit<FleetRow, 'msgsPerSec' | 'readingsPerSec'>>().toEqualTypeOf<DeviceSummary>();
+  });
+
+  it('what protocol.ts takes from core/reading.ts is core’s own type', () => {
+    expectTypeOf<DeviceEventMessage>().toEqualTypeOf<DeviceEvent>();
+    expectTypeOf<LiveReading>().toEqualTypeOf<Omit<Reading, 'tags'>>();
+  });
+});
