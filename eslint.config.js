@@ -13,9 +13,14 @@ const kafkaClientInStreamsOnly = {
 const STAGES = ['gateway', 'bridge', 'consumers', 'dashboard'];
 function stageBoundaries() {
   const forbidden = (folder) => ({ regex: `(^|/)\\.\\./(\\.\\./)*${folder}/`, message: `stages meet only at core/seams.ts: do not import ${folder}/ here (ARCHITECTURE.md)` });
-  const rule = (folders) => ['error', { paths: [kafkajsOneWayIn], patterns: [kafkajsInternals, kafkaClientInStreamsOnly, ...folders.map(forbidden)] }];
+  // Which queue and store a process uses is the roles' choice (cli/roles/); stages get them through the seams.
+  const adapters = [
+    { regex: '(^|/)core/streams/(?!kafkajs(\\.[cm]?[jt]s)?$)', message: 'stages reach the queue through core/seams.ts; the roles in cli/roles/ choose and open the adapters of core/streams/' },
+    { regex: '(^|/)stores/influx(\\.[cm]?[jt]s)?$', message: 'stages reach the store through core/seams.ts (ReadingStore); the roles in cli/roles/ open the InfluxDB store' },
+  ];
+  const rule = (folders, extra = []) => ['error', { paths: [kafkajsOneWayIn], patterns: [kafkajsInternals, kafkaClientInStreamsOnly, ...extra, ...folders.map(forbidden)] }];
   return [
-    ...STAGES.map((stage) => ({ files: [`${stage}/**/*.ts`], ignores: ['dashboard/web/**'], rules: { 'no-restricted-imports': rule([...STAGES.filter((other) => other !== stage), 'cli', 'bench', 'simulators']) } })),
+    ...STAGES.map((stage) => ({ files: [`${stage}/**/*.ts`], ignores: ['dashboard/web/**'], rules: { 'no-restricted-imports': rule([...STAGES.filter((other) => other !== stage), 'cli', 'bench', 'simulators'], adapters) } })),
     { files: ['core/**/*.ts'], ignores: ['core/streams/**'], rules: { 'no-restricted-imports': rule([...STAGES, 'cli', 'bench', 'simulators']) } },
   ];
 }

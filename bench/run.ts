@@ -8,13 +8,13 @@
  * too), and with `--fault` it stops, kills and restarts brokers, the store, the writer or the gateway during the
  * load (./faults.ts, ./fault-runner.ts) and reports what each did to ingest (./recovery.ts).
  */
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { cpus, freemem, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as hdr from 'hdr-histogram-js';
 import { io, type Socket } from 'socket.io-client';
-import { hashSecret, registryPath } from '../gateway/registry.js';
+import { createDeviceRegistry } from '../gateway/registry.js';
 import { connectLean, type LeanClient } from '../simulators/lean-mqtt.js';
 import { account, ackedFromRows, type StoredPoint } from './accounting.js';
 import { runLoad, type LoadProgress, type LoadResult } from './load.js';
@@ -151,12 +151,8 @@ const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 
 /** Bench devices share one secret: one scrypt hash instead of thousands (a bench is not a security test). */
 async function registerBenchDevices(dataDir: string, count: number): Promise<{ ids: string[]; secret: string }> {
   const secret = randomBytes(18).toString('base64url');
-  const hash = await hashSecret(secret);
-  const createdAt = new Date().toISOString();
   const ids = Array.from({ length: count }, (_, i) => benchDeviceId(i));
-  const devices = Object.fromEntries(ids.map((id) => [id, { hash, createdAt }]));
-  await mkdir(dataDir, { recursive: true });
-  await writeFile(registryPath(dataDir), JSON.stringify({ version: 1, devices }), { mode: 0o600 });
+  await createDeviceRegistry(dataDir).add(ids, { sharedSecret: secret });
   return { ids, secret };
 }
 

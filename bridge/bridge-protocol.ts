@@ -1,5 +1,4 @@
 import type { DeviceEvent } from '../core/reading.js';
-import type { KafkaConnection } from '../core/streams/connection.js';
 import type { CommonThreadMessage } from '../core/threads.js';
 import type { BridgeOptions } from './bridge.js';
 import type { IngestOutcome } from '../core/seams.js';
@@ -8,8 +7,7 @@ import type { PayloadFormat } from './normalize/index.js';
 /** Messages between the main thread and the bridge's thread (bridge-thread.ts). */
 export interface BridgeThreadInput {
   bridge: BridgeOptions;
-  /** The main thread's connection (kafkaConnectionFrom): the thread opens its own Kafka connections with it. */
-  kafka: KafkaConnection;
+  /** Producers the thread opens (see runBridgeInThread). */
   producers: number;
   logLevel: string;
 }

@@ -1,18 +1,23 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { DeviceEvent, PayloadFormat } from '../core/reading.js';
 import { sluiceError, ErrorCodes } from '../core/errors.js';
-import { startThreadModule, superviseThread } from '../core/threads.js';
+import { superviseThread } from '../core/threads.js';
 import type { Bridge } from './bridge.js';
 import type { IngestInput, IngestOutcome } from '../core/seams.js';
 import type { BridgeThreadInput, FromBridgeThread, IngestColumns, ToBridgeThread } from './bridge-protocol.js';
 
 type BridgeThreadMessage = Extract<FromBridgeThread, { type: 'settled' }>;
 
+export interface BridgeThreadDeps {
+  logger: Logger;
+  metrics: Metrics;
+  /** Starts the thread with the input (cli/roles/ingest-thread.ts opens its producers and runs runBridgeInThread); again after it died. */
+  spawn: () => Worker;
+}
+
 export interface BridgeThreadOptions {
-  /** Tests swap in a stand-in thread; the default is bridge-worker next to this file. */
-  workerUrl?: URL;
   /** Wait before a thread that died is started again. */
   restartDelayMs?: number;
   closeTimeoutMs?: number;
@@ -33,7 +38,7 @@ interface Waiting {
  * the devices send again, and nothing unacknowledged is lost. It is started again after `restartDelayMs`;
  * meanwhile publishes fail at once the same way.
  */
-export async function createBridgeThread(input: BridgeThreadInput, deps: { logger: Logger; metrics: Metrics }, options: BridgeThreadOptions = {}): Promise<Bridge> {
+export async function createBridgeThread(input: BridgeThreadInput, deps: BridgeThreadDeps, options: BridgeThreadOptions = {}): Promise<Bridge> {
   const log = deps.logger.child({ module: 'bridge-thread' });
   const waiting = new Map<number, Waiting>();
   let nextId = 0;
@@ -52,7 +57,7 @@ export async function createBridgeThread(input: BridgeThreadInput, deps: { logge
   const thread = superviseThread<BridgeThreadMessage>({
     name: 'bridge',
     failureCode: ErrorCodes.KAFKA_UNAVAILABLE,
-    spawn: () => (options.workerUrl ? new Worker(options.workerUrl, { workerData: input }) : startThreadModule(import.meta.url, 'bridge-worker', input)),
+    spawn: deps.spawn,
     log,
     metrics: deps.metrics,
     onMessage(message) {

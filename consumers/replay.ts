@@ -1,16 +1,11 @@
 import type { Logger } from '../core/logger.js';
 import type { Reading } from '../core/reading.js';
 import { decodeReadings } from '../core/records.js';
-import type { ReadingStore } from '../core/seams.js';
+import type { HistoryProgress, HistoryRange, HistoryReader, ReadingStore } from '../core/seams.js';
 import { createBatcher } from '../core/batcher.js';
-import type { HistoryProgress, HistoryRange } from '../core/streams/kafka.js';
 import { writeSplittingRefused } from './writer.js';
 
-export type HistoryReader = (
-  range: HistoryRange,
-  onRecords: (records: { key: string; value: Buffer; timestamp: number }[]) => Promise<void>,
-  onProgress: (progress: HistoryProgress) => void,
-) => Promise<HistoryProgress>;
+export type { HistoryReader };
 
 export interface ReplayDeps {
   readHistory: HistoryReader;

@@ -1,9 +1,17 @@
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
-import { startThreadModule, superviseThread } from '../core/threads.js';
+import type { Worker } from 'node:worker_threads';
+import { superviseThread } from '../core/threads.js';
 import { ErrorCodes } from '../core/errors.js';
-import type { Writer, WriterStatus } from './writer.js';
-import type { FromWriterThread, ToWriterThread, WriterThreadInput } from './writer-protocol.js';
+import type { Writer, WriterStatus } from '../core/seams.js';
+import type { FromWriterThread, ToWriterThread } from './writer-protocol.js';
+
+export interface WriterThreadDeps {
+  logger: Logger;
+  metrics: Metrics;
+  /** Starts the thread (cli/roles/writer-thread.ts opens the bus and the store and runs runWriterInThread); again after it died. */
+  spawn: () => Worker;
+}
 
 export interface WriterThreadOptions {
   /** Wait before a thread that died is started again (its group resumes from the committed offsets). */
@@ -16,12 +24,12 @@ export interface WriterThreadOptions {
  * dies is logged and started again: its consumer group re-reads from the last committed offsets, so nothing
  * that was not stored is skipped.
  */
-export function createWriterThread(input: WriterThreadInput, deps: { logger: Logger; metrics: Metrics }, options: WriterThreadOptions = {}): Writer {
+export function createWriterThread(deps: WriterThreadDeps, options: WriterThreadOptions = {}): Writer {
   let status: WriterStatus = { state: 'starting' };
   const thread = superviseThread<Extract<FromWriterThread, { type: 'status' }>>({
     name: 'store writer',
     failureCode: ErrorCodes.WRITER_UNAVAILABLE,
-    spawn: () => startThreadModule(import.meta.url, 'writer-worker', input),
+    spawn: deps.spawn,
     log: deps.logger.child({ module: 'writer-thread' }),
     metrics: deps.metrics,
     onMessage: (message) => void (status = message.status),

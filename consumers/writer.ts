@@ -2,7 +2,7 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Reading } from '../core/reading.js';
 import { createDeadLetter, decodeReadings, encodeDeadLetter, encodeReading } from '../core/records.js';
-import type { ReadingStore, RecordBatch, StreamAssignment, StreamBus, StreamConsumer, StreamProducer } from '../core/seams.js';
+import type { ReadingStore, RecordBatch, StreamAssignment, StreamBus, StreamConsumer, StreamProducer, Writer, WriterStatus } from '../core/seams.js';
 import { createBatcher, type Batcher } from '../core/batcher.js';
 import { isSluiceError, ErrorCodes } from '../core/errors.js';
 import { telemetryTopic } from '../core/topics.js';
@@ -29,14 +29,6 @@ export interface WriterDeps {
   deadLetters: StreamProducer;
   logger: Logger;
   metrics: Metrics;
-}
-
-export interface WriterStatus {
-  state: 'starting' | 'writing' | 'retrying' | 'unauthorized' | 'stopped';
-  lastError?: string;
-  failingSince?: number;
-  /** The consumer group as of its latest join (see writerGroupVerdict); absent until the first join was looked at. */
-  group?: { id: string; ready: boolean; note?: string };
 }
 
 export interface WriterGroupVerdict {
@@ -88,12 +80,6 @@ export function writerGroupVerdict(assignment: StreamAssignment): WriterGroupVer
     };
   }
   return { ready: true };
-}
-
-export interface Writer {
-  start(): Promise<void>;
-  status(): WriterStatus;
-  close(): Promise<void>;
 }
 
 /**

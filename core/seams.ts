@@ -1,4 +1,7 @@
 import type { DeviceEvent, PayloadFormat, Reading } from './reading.js';
+import type { ConsumerLagReport, DeviceStatus, DeviceSummary } from './reports.js';
+
+export type { ConsumerGroupLag, ConsumerLagReport, DeviceStatus, DeviceSummary, PartitionLag } from './reports.js';
 
 /**
  * The small interfaces between stages. Each has a Kafka / InfluxDB implementation and an embedded
@@ -105,31 +108,6 @@ export interface StreamBus {
   close(): Promise<void>;
 }
 
-/** Records a consumer group still has to read in one partition. */
-export interface PartitionLag {
-  partition: number;
-  /** Next offset the group will read; null when it has committed nothing yet. */
-  committed: string | null;
-  /** The partition's end offset (high watermark). */
-  end: string;
-  lag: number;
-}
-
-export interface ConsumerGroupLag {
-  groupId: string;
-  topic: string;
-  totalLag: number;
-  partitions: PartitionLag[];
-}
-
-/** dashboard/protocol.ts mirrors it (LagReport) for the browser. */
-export interface ConsumerLagReport {
-  /** False when the queue could not be asked (or has no lag to report); `note` says why. */
-  available: boolean;
-  note?: string;
-  groups: ConsumerGroupLag[];
-}
-
 /** Per group and partition, how far a consumer group is behind its stream: "is the store keeping up". */
 export interface ConsumerLagSource {
   /** `embedded`: the in-process queue, whose groups live in this process; it reports no lag. */
@@ -161,17 +139,6 @@ export interface FleetState {
   devices(): DeviceSummary[];
 }
 
-export type DeviceStatus = 'online' | 'offline';
-
-export interface DeviceSummary {
-  id: string;
-  status: DeviceStatus | 'unknown';
-  statusSince?: number;
-  /** Epoch ms of the newest reading or status change; 0 when never seen. */
-  lastSeen: number;
-  latest: Record<string, { value: Reading['value']; unit?: string; ts: number }>;
-}
-
 /** One PUBLISH as the gateway hands it on. */
 export interface IngestInput {
   deviceId: string;
@@ -199,3 +166,49 @@ export interface Ingest {
   saturated(): boolean;
   close(): Promise<void>;
 }
+
+/** The store writer as its role sees it, whether it runs on this thread or its own (consumers/writer.ts). */
+export interface Writer {
+  start(): Promise<void>;
+  status(): WriterStatus;
+  close(): Promise<void>;
+}
+
+export interface WriterStatus {
+  state: 'starting' | 'writing' | 'retrying' | 'unauthorized' | 'stopped';
+  lastError?: string;
+  failingSince?: number;
+  /** The consumer group as of its latest join (see writerGroupVerdict); absent until the first join was looked at. */
+  group?: { id: string; ready: boolean; note?: string };
+}
+
+/** One line of `/readyz`: every role adds the checks of what it depends on. */
+export interface ReadinessCheck {
+  name: string;
+  check: () => Promise<boolean>;
+  /** Why the check is red, or something an operator should know while it is green; shown under `notes`. */
+  note?: () => string | undefined;
+}
+
+/** One time range of a stream, read once from the queue (replay). */
+export interface HistoryRange {
+  stream: StreamName;
+  /** Kafka record time (the gateway's receive time), inclusive. */
+  fromTs: number;
+  /** Exclusive. */
+  toTs: number;
+  /** Only these keys (device ids); all when absent. */
+  keys?: ReadonlySet<string>;
+}
+
+export interface HistoryProgress {
+  total: number;
+  read: number;
+}
+
+/** Reads a range of history once, handing its records over in batches (Kafka: readKafkaHistory). */
+export type HistoryReader = (
+  range: HistoryRange,
+  onRecords: (records: { key: string; value: Buffer; timestamp: number }[]) => Promise<void>,
+  onProgress: (progress: HistoryProgress) => void,
+) => Promise<HistoryProgress>;

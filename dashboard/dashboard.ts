@@ -1,12 +1,12 @@
 import type { Logger } from '../core/logger.js';
 import { registerConsumerLag, type Metrics } from '../core/metrics.js';
 import type { Reading } from '../core/reading.js';
-import type { ConsumerLagSource, FleetState, ReadingQuery } from '../core/seams.js';
+import type { ConsumerLagSource, FleetState, ReadinessCheck, ReadingQuery, WriterStatus } from '../core/seams.js';
 import { createDeviceActivity } from './activity.js';
 import { createDashboardAuth } from './auth.js';
-import { buildHttpApi, type ReadinessCheck } from './http.js';
+import { buildHttpApi, type MountedRoutes } from './http.js';
 import { createLiveSocket, type LiveFeedEvents } from './live-socket.js';
-import { createPipelineMonitor, type WriterStatusLike } from './pipeline.js';
+import { createPipelineMonitor } from './pipeline.js';
 import { loadWebAssets } from './static.js';
 import { loadDashboardToken } from './token.js';
 
@@ -30,10 +30,12 @@ export interface DashboardDeps {
   liveFeed: LiveFeedEvents;
   readings: (query: ReadingQuery) => Reading[];
   readiness: ReadinessCheck[];
+  /** Health, readiness and metrics, served on the dashboard's port (cli/roles/ops.ts). */
+  ops?: MountedRoutes;
   logger: Logger;
   /** Consumer lag for the pipeline view and, from Kafka, `sluice_consumer_lag`; closed by whoever created it. */
   lag?: ConsumerLagSource;
-  writerStatus?: () => WriterStatusLike;
+  writerStatus?: () => WriterStatus;
 }
 
 export interface Dashboard {
@@ -81,7 +83,7 @@ export async function createDashboard(options: DashboardOptions, deps: Dashboard
     metrics: deps.metrics,
     devices: () => deps.fleet.devices(),
     readings: deps.readings,
-    readiness: deps.readiness,
+    ...(deps.ops ? { ops: deps.ops } : {}),
     web: await loadWebAssets(),
     pipeline: () => pipeline.snapshot(),
     activity,

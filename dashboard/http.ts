@@ -1,26 +1,20 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
-import type { Logger } from '../core/logger.js';
-import type { Metrics } from '../core/metrics.js';
 import type { Reading } from '../core/reading.js';
 import type { DeviceSummary, ReadingQuery } from '../core/seams.js';
-import type { DashboardToken } from './token.js';
 import type { DeviceActivity } from './activity.js';
 import type { PipelineSnapshot } from './protocol.js';
-import { createDashboardAuth, TOO_MANY_ATTEMPTS, tooManyAttemptsMessage, type AuthChannel, type AuthResult, type DashboardAuth } from './auth.js';
+import { createDashboardAuth, tooManyAttemptsMessage } from './auth.js';
+import { requireToken, type AccessDeps, type MountedRoutes } from './access.js';
 import { loginPage, PAGE_HEADERS, SESSION_COOKIE, sessionCookieOptions } from './session.js';
 import { MISSING_BUILD_PAGE, type WebAssets } from './static.js';
 
 export { SESSION_COOKIE };
+export type { MountedRoutes };
 
-export interface ReadinessCheck {
-  name: string;
-  check: () => Promise<boolean>;
-  /** Why the check is red, or something an operator should know while it is green; shown under `notes`. */
-  note?: () => string | undefined;
-}
-
-export interface HttpApiDeps extends OpsDeps {
+export interface HttpApiDeps extends AccessDeps {
+  /** Served on the same port: health, readiness and metrics (cli/roles/ops.ts). */
+  ops?: MountedRoutes;
   devices: () => DeviceSummary[];
   readings: (query: ReadingQuery) => Reading[];
   /** The built web app; without it `/` explains how to build it. */
@@ -31,88 +25,8 @@ export interface HttpApiDeps extends OpsDeps {
   activity?: DeviceActivity;
 }
 
-/** Served without a session: probes, the login form, and `/`, which handles its own access. */
-const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/login', '/logout', '/']);
-
-export interface OpsDeps {
-  token: DashboardToken;
-  metrics: Metrics;
-  readiness: ReadinessCheck[];
-  /**
-   * Checks the token and throttles wrong ones per address (auth.ts); share one with the live socket. Without
-   * it the app makes its own with the default budget, logging to `logger`.
-   */
-  auth?: DashboardAuth;
-  logger?: Logger;
-}
-
-export type RequestAuth = AuthResult & { via: AuthChannel };
-
-/** Answers a request from an address over its budget: 429, `Retry-After`, and a JSON reason. */
-export function sendTooManyAttempts(reply: FastifyReply, retryAfterS: number): FastifyReply {
-  return reply.code(429).header('retry-after', String(retryAfterS)).send({ error: TOO_MANY_ATTEMPTS, message: tooManyAttemptsMessage(retryAfterS) });
-}
-
-/**
- * What every role serves, dashboard or not: the token check for everything not public, `/healthz`,
- * `/readyz` (JSON naming each check) and `/metrics`. Returns how a request's session is checked.
- *
- * The token is the bearer header's, else the session cookie's. A wrong one counts against the request's
- * address (`request.ip`: the TCP peer, as `trustProxy` is off); a wrong cookie is also cleared, so a browser
- * holding a stale session (Sluice restarted with another token) stops presenting it after one refusal.
- */
-export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps, publicPaths: ReadonlySet<string>): (request: FastifyRequest) => RequestAuth {
-  const auth = deps.auth ?? createDashboardAuth({ token: deps.token, metrics: deps.metrics, ...(deps.logger ? { logger: deps.logger } : {}) });
-  const authenticate = (request: FastifyRequest): RequestAuth => {
-    const header = request.headers.authorization;
-    const [candidate, via]: [string | undefined, AuthChannel] = header?.startsWith('Bearer ')
-      ? [header.slice('Bearer '.length).trim(), 'bearer']
-      : [request.cookies[SESSION_COOKIE], 'cookie'];
-    return { ...auth.check(request.ip, candidate, via), via };
-  };
-
-  app.addHook('onRequest', async (request, reply) => {
-    const path = request.url.split('?')[0];
-    if (path !== undefined && publicPaths.has(path)) return;
-    const session = authenticate(request);
-    if (session.ok) return;
-    if (session.reason === 'too-many-attempts') return sendTooManyAttempts(reply, session.retryAfterS);
-    if (session.reason === 'bad-token' && session.via === 'cookie') reply.clearCookie(SESSION_COOKIE, { path: '/' });
-    return reply.code(401).header('www-authenticate', 'Bearer realm="sluice"').send({ error: 'unauthorized', message: 'a dashboard token is required' });
-  });
-
-  app.get('/healthz', async () => ({ status: 'ok' }));
-
-  app.get('/readyz', async (_request, reply) => {
-    const results = await Promise.all(
-      deps.readiness.map(async ({ name, check }) => ({ name, ok: await check().catch(() => false) })),
-    );
-    const ready = results.every((r) => r.ok);
-    const notes = deps.readiness.flatMap(({ name, note }) => {
-      const text = note?.();
-      return text ? [[name, text] as const] : [];
-    });
-    return reply.code(ready ? 200 : 503).send({
-      status: ready ? 'ready' : 'not-ready',
-      checks: Object.fromEntries(results.map((r) => [r.name, r.ok])),
-      ...(notes.length > 0 ? { notes: Object.fromEntries(notes) } : {}),
-    });
-  });
-
-  app.get('/metrics', async (_request, reply) => {
-    return reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
-  });
-
-  return authenticate;
-}
-
-/** Health, readiness and metrics alone, for processes without the dashboard role (gateway, writer). */
-export async function buildOpsApi(deps: OpsDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false });
-  await app.register(cookie);
-  registerOpsRoutes(app, deps, new Set(['/healthz', '/readyz']));
-  return app;
-}
+/** Served without a session: the login form, and `/`, which handles its own access; plus the mounted routes' own. */
+const PUBLIC_PATHS = ['/login', '/logout', '/'];
 
 /** The HTTP API of DESIGN §2, built apart from listening so tests can use `inject` or port 0. */
 export async function buildHttpApi(deps: HttpApiDeps): Promise<FastifyInstance> {
@@ -124,7 +38,8 @@ export async function buildHttpApi(deps: HttpApiDeps): Promise<FastifyInstance> 
   });
 
   const auth = deps.auth ?? createDashboardAuth({ token: deps.token, metrics: deps.metrics, ...(deps.logger ? { logger: deps.logger } : {}) });
-  const authenticate = registerOpsRoutes(app, { ...deps, auth }, PUBLIC_PATHS);
+  const authenticate = requireToken(app, { ...deps, auth }, new Set([...PUBLIC_PATHS, ...(deps.ops?.publicPaths ?? [])]));
+  deps.ops?.register(app);
 
   // Only adds the Secure flag, so a client spoofing X-Forwarded-Proto can only keep its own cookie off plain HTTP.
   const secure = (request: FastifyRequest): boolean => request.protocol === 'https' || request.headers['x-forwarded-proto'] === 'https';

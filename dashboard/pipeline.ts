@@ -1,5 +1,5 @@
 import type { Metrics } from '../core/metrics.js';
-import type { ReadinessCheck } from './http.js';
+import type { ReadinessCheck, WriterStatus } from '../core/seams.js';
 import type { LagReport, PipelineSnapshot, WriterReport } from './protocol.js';
 
 /**
@@ -21,12 +21,6 @@ export interface PipelineSample {
 
 
 
-export interface WriterStatusLike {
-  state: 'starting' | 'writing' | 'retrying' | 'unauthorized' | 'stopped';
-  lastError?: string;
-  failingSince?: number;
-}
-
 export interface PipelineMonitorOptions {
   mode: 'embedded' | 'production';
   roles: readonly string[];
@@ -45,7 +39,7 @@ export interface PipelineMonitorDeps {
   deadLetterCounts: () => Record<string, number>;
   lag?: () => Promise<LagReport>;
   /** The writer's own state, when the wiring passes it; otherwise it is inferred from the store metrics. */
-  writerStatus?: () => WriterStatusLike;
+  writerStatus?: () => WriterStatus;
 }
 
 export interface PipelineMonitor {

@@ -3,18 +3,19 @@
  * types only, no runtime code, so the browser bundle can share them. Event names are documented in
  * live-socket.ts.
  *
- * What core/reading.ts declares is imported from there (type-only, so the bundle gets no code from it; the web
- * app's tsconfig compiles that file too). core/seams.ts needs Node's types, which the web app does not have: the
- * types copied from it here are checked against it by test/unit/dashboard/protocol.test.ts.
+ * What core declares is imported from there, type-only (the bundle gets no code from it): the reading and events
+ * from core/reading.ts, the device summary and consumer lag from core/reports.ts, which stays free of Node's types
+ * because the web app's tsconfig compiles these files too.
  */
-import type { DeadLetter, Reading, ReadingValue } from '../core/reading.js';
+import type { DeadLetter, Reading } from '../core/reading.js';
+import type { ConsumerGroupLag, ConsumerLagReport, DeviceSummary } from '../core/reports.js';
 
 export type { ReadingValue } from '../core/reading.js';
 /** A device event as pushed to socket.io clients: core's DeviceEvent as it is. */
 export type { DeviceEvent as DeviceEventMessage } from '../core/reading.js';
 
-/** A device's status in the fleet view: `DeviceSummary['status']` of core/seams.ts. */
-export type DeviceStatusName = 'online' | 'offline' | 'unknown';
+/** A device's status in the fleet view. */
+export type DeviceStatusName = DeviceSummary['status'];
 
 /**
  * One reading as pushed to socket.io clients: the contract reading without tags. `ts` with `receivedAt` (epoch ms
@@ -22,21 +23,15 @@ export type DeviceStatusName = 'online' | 'offline' | 'unknown';
  */
 export type LiveReading = Omit<Reading, 'tags'>;
 
-/** Newest value per metric: `DeviceSummary['latest']` of core/seams.ts. */
-export type LatestValues = Record<string, { value: ReadingValue; unit?: string; ts: number }>;
+/** Newest value per metric. */
+export type LatestValues = DeviceSummary['latest'];
 
-/** One row of the fleet view: core/seams.ts `DeviceSummary` with rates. */
-export interface FleetRow {
-  id: string;
-  status: DeviceStatusName;
-  statusSince?: number;
-  /** Epoch ms of the newest reading or status change; 0 when never seen. */
-  lastSeen: number;
+/** One row of the fleet view: a device's summary with its rates. */
+export interface FleetRow extends DeviceSummary {
   /** MQTT messages per second over the rate window (readings of one message share `receivedAt`). */
   msgsPerSec: number;
   /** Readings per second over the rate window. */
   readingsPerSec: number;
-  latest: LatestValues;
 }
 
 /** A dead letter without its payload: browsers need the reason, not the bytes. */
@@ -65,26 +60,9 @@ export interface ReadingsFrame {
   dropped: number;
 }
 
-export interface PartitionLag {
-  partition: number;
-  /** Next offset the group will read; null when it has committed nothing yet. */
-  committed: string | null;
-  end: string;
-  lag: number;
-}
-
-export interface GroupLag {
-  groupId: string;
-  topic: string;
-  totalLag: number;
-  partitions: PartitionLag[];
-}
-
-export interface LagReport {
-  available: boolean;
-  note?: string;
-  groups: GroupLag[];
-}
+export type { PartitionLag } from '../core/reports.js';
+export type GroupLag = ConsumerGroupLag;
+export type LagReport = ConsumerLagReport;
 
 export interface WriterReport {
   /** `absent`: no writer in this process (it runs elsewhere). */

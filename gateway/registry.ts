@@ -34,8 +34,12 @@ interface RegistryFile {
 }
 
 export interface DeviceRegistry {
-  /** Creates the devices with fresh secrets; the secrets are returned once and never stored. */
-  add(ids: string[], options?: { format?: DeviceFormat; onProgress?: (done: number) => void }): Promise<{ id: string; secret: string }[]>;
+  /**
+   * Creates the devices with fresh secrets; the secrets are returned once and never stored. `sharedSecret` gives
+   * every device that one secret, hashed once: for load tests (`sluice bench`), where thousands of scrypt hashes
+   * would take minutes and the secrets protect nothing.
+   */
+  add(ids: string[], options?: { format?: DeviceFormat; sharedSecret?: string; onProgress?: (done: number) => void }): Promise<{ id: string; secret: string }[]>;
   remove(id: string): Promise<boolean>;
   list(): Promise<{ id: string; createdAt: string; format?: DeviceFormat }[]>;
   /** Sets (or with `undefined` clears) the forced payload format; false when the device is unknown. */
@@ -105,10 +109,11 @@ export function createDeviceRegistry(dataDir: string): DeviceRegistry {
         }
       }
       const created: { id: string; secret: string }[] = [];
+      const shared = addOptions.sharedSecret === undefined ? undefined : { secret: addOptions.sharedSecret, hash: await hashSecret(addOptions.sharedSecret) };
       for (const id of ids) {
-        const secret = randomBytes(18).toString('base64url');
+        const secret = shared?.secret ?? randomBytes(18).toString('base64url');
         file.devices[id] = {
-          hash: await hashSecret(secret),
+          hash: shared?.hash ?? (await hashSecret(secret)),
           createdAt: new Date().toISOString(),
           ...(addOptions.format ? { format: addOptions.format } : {}),
         };

@@ -3,6 +3,8 @@ import type { Logger } from '../logger.js';
 import { acknowledgedBeforeFailure } from './kafkajs-patches.js';
 import { sluiceError, ErrorCodes } from '../errors.js';
 import type {
+  HistoryProgress,
+  HistoryRange,
   BatchHandler,
   ConsumerOptions,
   OutgoingRecord,
@@ -468,21 +470,6 @@ function forwardKafkaLog(log: Logger, entry: LogEntry): void {
   if (message.startsWith('Limiting retries for the idempotent producer')) return;
   const level = entry.level === KafkaLogLevel.ERROR ? 'error' : entry.level === KafkaLogLevel.WARN ? 'warn' : 'debug';
   log[level]({ kafkaModule: entry.namespace, ...rest }, message);
-}
-
-export interface HistoryRange {
-  stream: StreamName;
-  /** Kafka record time (the gateway's receive time), inclusive. */
-  fromTs: number;
-  /** Exclusive. */
-  toTs: number;
-  /** Only these keys (device ids); all when absent. */
-  keys?: ReadonlySet<string>;
-}
-
-export interface HistoryProgress {
-  total: number;
-  read: number;
 }
 
 /**

@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, i
 import { createKafkaBus } from '../../core/streams/kafka.js';
 import { createMetrics } from '../../core/metrics.js';
 import { createLogger } from '../../core/logger.js';
-import { createWriter, type Writer } from '../../consumers/writer.js';
+import { createWriter } from '../../consumers/writer.js';
+import type { Writer } from '../../core/seams.js';
 import { createInfluxStore } from '../../consumers/stores/influx.js';
 import type { Reading } from '../../core/reading.js';
 import type { StreamBus, StreamProducer } from '../../core/seams.js';

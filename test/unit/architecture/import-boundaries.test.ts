@@ -21,6 +21,9 @@ describe('import boundaries (ARCHITECTURE.md)', () => {
     ['core/probe.ts', "import type { Gateway } from '../gateway/gateway.js';\nexport type X = Gateway;\n", /do not import gateway\//],
     ['dashboard/probe.ts', "import { Kafka } from '../core/streams/kafkajs.js';\nexport const k = Kafka;\n", /only core\/streams\/ touches the Kafka client/],
     ['consumers/probe.ts', "import { Kafka } from 'kafkajs';\nexport const k = Kafka;\n", /loads kafkajs' patches first/],
+    ['consumers/probe.ts', "import { createKafkaBus } from '../core/streams/kafka.js';\nexport const k = createKafkaBus;\n", /the roles in cli\/roles\/ choose and open the adapters/],
+    ['bridge/probe.ts', "import type { KafkaConnection } from '../core/streams/connection.js';\nexport type X = KafkaConnection;\n", /the roles in cli\/roles\/ choose and open the adapters/],
+    ['consumers/probe.ts', "import { createInfluxStore } from './stores/influx.js';\nexport const s = createInfluxStore;\n", /the roles in cli\/roles\/ open the InfluxDB store/],
   ])('%s: refuses %s', async (file, source, message) => {
     expect(await restrictedImports(file, source)).toEqual([expect.stringMatching(message)]);
   });
@@ -30,6 +33,7 @@ describe('import boundaries (ARCHITECTURE.md)', () => {
     ['core/streams/probe.ts', "import { Kafka } from './kafkajs.js';\nexport const k = Kafka;\n"],
     ['bench/baselines-probe.ts', "import type { Gateway } from '../gateway/gateway.js';\nexport type X = Gateway;\n"],
     ['test/support/probe.ts', "import { Kafka } from '../../core/streams/kafkajs.js';\nexport const k = Kafka;\n"],
+    ['cli/roles/probe.ts', "import { createKafkaBus } from '../../core/streams/kafka.js';\nimport { createInfluxStore } from '../../consumers/stores/influx.js';\nexport const x = [createKafkaBus, createInfluxStore];\n"],
   ])('%s: allows %s', async (file, source) => {
     expect(await restrictedImports(file, source)).toEqual([]);
   });

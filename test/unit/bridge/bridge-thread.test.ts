@@ -4,10 +4,14 @@ import { capturedLogger } from '../../support/logs.js';
 import { createMetrics } from '../../../core/metrics.js';
 import { telemetryTopic } from '../../../core/topics.js';
 import { defaultNormalizeOptions } from '../../../bridge/normalize/index.js';
-import { createBridgeThread } from '../../../bridge/bridge-thread.js';
+import { createBridgeThread, type BridgeThreadDeps, type BridgeThreadOptions } from '../../../bridge/bridge-thread.js';
 import type { BridgeThreadInput } from '../../../bridge/bridge-protocol.js';
+import { Worker } from 'node:worker_threads';
 
 const standIn = new URL('../../support/bridge-thread-stand-in.mjs', import.meta.url);
+/** The bridge thread with a stand-in thread instead of the real one (which would open Kafka producers). */
+const startStandIn = (input: BridgeThreadInput, deps: Omit<BridgeThreadDeps, 'spawn'>, options?: BridgeThreadOptions) =>
+  createBridgeThread(input, { ...deps, spawn: () => new Worker(standIn, { workerData: input }) }, options);
 
 
 function threadInput(crashes: number, maxInflightRecords = 1000): BridgeThreadInput & { batches: SharedArrayBuffer } {
@@ -15,7 +19,6 @@ function threadInput(crashes: number, maxInflightRecords = 1000): BridgeThreadIn
   new Int32Array(batches)[0] = crashes > 0 ? 0 : 1;
   return {
     bridge: { lingerMs: 5, maxBatchRecords: 100, maxInflightRecords, normalize: defaultNormalizeOptions },
-    kafka: { brokers: ['127.0.0.1:1'], clientId: 't', topicPrefix: 't', partitions: 1, replicationFactor: 1, compression: 'none', writerGroupId: 't-t-writer' },
     producers: 1,
     logLevel: 'debug',
     batches,
@@ -34,7 +37,7 @@ describe('bridge thread', () => {
   it('hands a turn of publishes over in one batch, payloads intact, and resolves each with its own outcome', async () => {
     const { logger, lines } = capturedLogger();
     const metrics = createMetrics();
-    const bridge = await createBridgeThread(threadInput(0), { logger, metrics }, { workerUrl: standIn });
+    const bridge = await startStandIn(threadInput(0), { logger, metrics });
     try {
       // Pool slices, as the MQTT parser hands them over.
       const outcomes = await Promise.all([bridge.ingest(publish('d1', '{"a":1}')), bridge.ingest(publish('d2', 'xyz', 'json')), bridge.ingest(publish('d3', ''))]);
@@ -50,7 +53,7 @@ describe('bridge thread', () => {
   });
 
   it("passes the thread's coded errors on unchanged", async () => {
-    const bridge = await createBridgeThread(threadInput(0), { logger: createLogger('silent'), metrics: createMetrics() }, { workerUrl: standIn });
+    const bridge = await startStandIn(threadInput(0), { logger: createLogger('silent'), metrics: createMetrics() });
     try {
       await expect(bridge.ingest(publish('d1', 'reject'))).rejects.toMatchObject({ code: 'KAFKA_REJECTED', retriable: false, message: 'refused by the stand-in' });
     } finally {
@@ -60,7 +63,7 @@ describe('bridge thread', () => {
 
   it('fails the publishes in hand as retriable when the thread dies, and starts a new thread', async () => {
     const { logger, lines } = capturedLogger();
-    const bridge = await createBridgeThread(threadInput(1), { logger, metrics: createMetrics() }, { workerUrl: standIn, restartDelayMs: 10 });
+    const bridge = await startStandIn(threadInput(1), { logger, metrics: createMetrics() }, { restartDelayMs: 10 });
     try {
       await expect(bridge.ingest(publish('d1', 'lost'))).rejects.toMatchObject({ code: 'KAFKA_UNAVAILABLE', retriable: true });
       expect(lines.some((l) => l.exitCode === 3 && String(l.msg).startsWith('bridge thread exited'))).toBe(true);
@@ -72,7 +75,7 @@ describe('bridge thread', () => {
   });
 
   it('is saturated while the cap of unsettled publishes is handed over', async () => {
-    const bridge = await createBridgeThread(threadInput(0, 2), { logger: createLogger('silent'), metrics: createMetrics() }, { workerUrl: standIn });
+    const bridge = await startStandIn(threadInput(0, 2), { logger: createLogger('silent'), metrics: createMetrics() });
     try {
       expect(bridge.saturated()).toBe(false);
       const first = bridge.ingest(publish('d1', 'a'));
@@ -87,7 +90,7 @@ describe('bridge thread', () => {
   });
 
   it('refuses publishes after close', async () => {
-    const bridge = await createBridgeThread(threadInput(0), { logger: createLogger('silent'), metrics: createMetrics() }, { workerUrl: standIn });
+    const bridge = await startStandIn(threadInput(0), { logger: createLogger('silent'), metrics: createMetrics() });
     await bridge.close();
     await expect(bridge.ingest(publish('d1', 'x'))).rejects.toMatchObject({ code: 'CLOSED' });
     await expect(bridge.publishEvent({ deviceId: 'd1', type: 'online', reason: 'connected', ts: 1 })).rejects.toMatchObject({ code: 'CLOSED' });

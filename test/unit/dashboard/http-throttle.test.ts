@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { createMetrics, type Metrics } from '../../../core/metrics.js';
 import { createDashboardAuth, dashboardAuthFailures } from '../../../dashboard/auth.js';
-import { buildHttpApi, buildOpsApi } from '../../../dashboard/http.js';
+import { buildHttpApi } from '../../../dashboard/http.js';
+import { buildOpsApi, opsRoutes } from '../../../cli/roles/ops.js';
 import type { WebAssets } from '../../../dashboard/static.js';
 
 const token = { check: (candidate: string | undefined) => candidate === 'good-token' };
@@ -41,7 +42,7 @@ describe('dashboard HTTP: wrong tokens throttled per address', () => {
     const time = clock();
     const metrics = createMetrics();
     const auth = createDashboardAuth({ token, metrics, budget, refillMs: 6000, now: time.now });
-    app = await buildHttpApi({ token, auth, metrics, devices: () => [], readings: () => [], readiness: [], web });
+    app = await buildHttpApi({ token, auth, metrics, devices: () => [], readings: () => [], ops: opsRoutes({ metrics, readiness: [] }), web });
     return { app, time, metrics };
   }
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { createMetrics } from '../../../core/metrics.js';
-import { buildHttpApi, buildOpsApi } from '../../../dashboard/http.js';
+import { buildHttpApi } from '../../../dashboard/http.js';
 import type { WebAssets } from '../../../dashboard/static.js';
 
 const token = { check: (candidate: string | undefined) => candidate === 'good-token' };
@@ -15,7 +15,7 @@ describe('dashboard access: login page, session cookie, API token', () => {
   let app: FastifyInstance;
 
   beforeAll(async () => {
-    app = await buildHttpApi({ token, metrics: createMetrics(), devices: () => [], readings: () => [], readiness: [], web });
+    app = await buildHttpApi({ token, metrics: createMetrics(), devices: () => [], readings: () => [], web });
   });
   afterAll(() => app.close());
 
@@ -66,34 +66,5 @@ describe('dashboard access: login page, session cookie, API token', () => {
     expect((await app.inject('/assets/main.js')).statusCode).toBe(401);
     expect((await app.inject({ url: '/api/devices', cookies: { sluice_session: 'good-token' } })).statusCode).toBe(200);
     expect((await app.inject({ url: '/api/devices/d1/activity', headers: { authorization: 'Bearer good-token' } })).json()).toEqual({ deviceId: 'd1', events: [], deadLetters: [] });
-  });
-});
-
-describe('/readyz', () => {
-  it('answers 503 naming the red check, with the reasons checks give under notes', async () => {
-    let groupOk = false;
-    const app = await buildOpsApi({
-      token,
-      metrics: createMetrics(),
-      readiness: [
-        { name: 'kafka', check: async () => true },
-        { name: 'writer-group', check: async () => groupOk, note: () => (groupOk ? undefined : 'writer group g is shared with consumers of other topics') },
-      ],
-    });
-    try {
-      const red = await app.inject('/readyz');
-      expect(red.statusCode).toBe(503);
-      expect(red.json()).toEqual({
-        status: 'not-ready',
-        checks: { kafka: true, 'writer-group': false },
-        notes: { 'writer-group': 'writer group g is shared with consumers of other topics' },
-      });
-      groupOk = true;
-      const green = await app.inject('/readyz');
-      expect(green.statusCode).toBe(200);
-      expect(green.json()).toEqual({ status: 'ready', checks: { kafka: true, 'writer-group': true } });
-    } finally {
-      await app.close();
-    }
   });
 });

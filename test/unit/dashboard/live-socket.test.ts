@@ -103,7 +103,7 @@ describe('live socket: wrong tokens throttled per address, with the HTTP API', (
     const metrics = createMetrics();
     const token = { check: (candidate: string | undefined) => candidate === 'tok' };
     const auth = createDashboardAuth({ token, metrics, budget: 3, refillMs: 60_000 });
-    const app = await buildHttpApi({ token, auth, metrics, devices: () => [], readings: () => [], readiness: [] });
+    const app = await buildHttpApi({ token, auth, metrics, devices: () => [], readings: () => [] });
     const live = createLiveSocket({
       server: app.server,
       token,

@@ -4,11 +4,11 @@ import type { DeviceSummary } from '../../../core/seams.js';
 import type { DeviceEventMessage, DeviceStatusName, FleetRow, LatestValues, LiveReading } from '../../../dashboard/protocol.js';
 
 /**
- * dashboard/protocol.ts is compiled for the browser too, without Node's types, so it cannot import core/seams.ts
- * and copies what it needs from there. These are checked when the tests are type-checked (`npm run typecheck`):
- * a copy that drifts from core fails to compile.
+ * dashboard/protocol.ts is compiled for the browser too, without Node's types; it takes core's types from the
+ * Node-free core/reading.ts and core/reports.ts. Checked when the tests are type-checked (`npm run typecheck`):
+ * a protocol type that drifts from what core/seams.ts exports fails to compile.
  */
-describe('dashboard protocol: the copies of core types stay equal to them', () => {
+describe('dashboard protocol: the types it takes from core are core’s own', () => {
   it('DeviceStatusName is the status of a DeviceSummary', () => {
     expectTypeOf<DeviceStatusName>().toEqualTypeOf<DeviceSummary['status']>();
   });
