@@ -10,7 +10,7 @@ const kafkaClientInStreamsOnly = {
   message: 'only core/streams/ touches the Kafka client: use the seams in core/seams.ts (StreamBus, ConsumerLagSource) and core/streams/connection.ts',
 };
 
-const STAGES = ['gateway', 'bridge', 'consumers', 'dashboard'];
+const STAGES = ['gateway', 'bridge', 'consumers', 'dashboard', 'rules'];
 function stageBoundaries() {
   const forbidden = (folder) => ({ regex: `(^|/)\\.\\./(\\.\\./)*${folder}/`, message: `stages meet only at core/seams.ts: do not import ${folder}/ here (ARCHITECTURE.md)` });
   // Which queue and store a process uses is the roles' choice (cli/roles/); stages get them through the seams.

@@ -75,6 +75,28 @@ export function createMetrics() {
     storeRetries: new Counter({ name: 'sluice_store_retries_total', help: 'Failed store writes that were retried', registers: [registry] }),
     liveReadings: new Counter({ name: 'sluice_live_readings_total', help: 'Readings received by the live feed', registers: [registry] }),
     socketClients: new Gauge({ name: 'sluice_dashboard_socket_clients', help: 'Browsers and other socket.io clients connected to the dashboard', registers: [registry] }),
+    ruleEvaluations: new Counter({ name: 'sluice_rule_evaluations_total', help: 'Records (readings, events, dead letters) evaluated against the rules that select their device', registers: [registry] }),
+    ruleLateReadings: new Counter({ name: 'sluice_rule_late_readings_total', help: 'Readings older than RULES_ALLOWED_LATENESS_MS behind their device, left out of event-time rules', registers: [registry] }),
+    alertTransitions: new Counter({
+      name: 'sluice_alert_transitions_total',
+      help: 'Alert transitions written to the alerts stream, by rule, severity and transition (raised, updated, cleared, acknowledged)',
+      labelNames: ['rule', 'severity', 'transition'] as const,
+      registers: [registry],
+    }),
+    alertsOpen: new Gauge({ name: 'sluice_alerts_open', help: 'Open alerts held by this rules member', labelNames: ['severity'] as const, registers: [registry] }),
+    rulesStateRestoreSeconds: new Histogram({
+      name: 'sluice_rules_state_restore_seconds',
+      help: 'Time to restore rule state from the changelog when this member took over partitions',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    rulesReloads: new Counter({ name: 'sluice_rules_reloads_total', help: 'Rules file loads, by outcome (loaded, invalid)', labelNames: ['outcome'] as const, registers: [registry] }),
+    alertNotifications: new Counter({
+      name: 'sluice_alert_notifications_total',
+      help: 'Alert notifications sent, by channel (webhook, device) and outcome (sent, retried, failed)',
+      labelNames: ['channel', 'outcome'] as const,
+      registers: [registry],
+    }),
   };
   return metrics;
 }

@@ -7,6 +7,7 @@
  *   telemetry    device id  Reading               reading.receivedAt
  *   events       device id  DeviceEvent           event.ts
  *   deadletter   device id  DeadLetter            when it was made: receivedAt (bridge), the store's refusal (writer)
+ *   alerts       device id  AlertTransition       the transition's event time (alert.ts)
  *
  * No headers. The key is the device id, so one device's records keep their order in one partition. Record
  * timestamps are what `sluice replay --from/--to` and the live feed's warm-up window select by.
@@ -16,6 +17,8 @@
  * partition. The checks are deliberately shallow — the fields a consumer relies on have the right types — so a
  * record from an older or newer Sluice with fields added or left out still decodes.
  */
+import { createHash } from 'node:crypto';
+import { ALERT_TRANSITIONS, CLEAR_REASONS, SEVERITIES, type AlertTransition } from './alerts.js';
 import { DEAD_LETTER_PAYLOAD_BYTES, type DeadLetter, type DeviceEvent, type Reading } from './reading.js';
 import type { OutgoingRecord } from './seams.js';
 
@@ -94,6 +97,25 @@ export function decodeDeadLetter(record: EncodedRecord): DeadLetter | undefined 
   const deadLetter = parseJson(record.value) as Partial<DeadLetter> | undefined;
   if (!deadLetter || typeof deadLetter.deviceId !== 'string' || typeof deadLetter.code !== 'string' || typeof deadLetter.receivedAt !== 'number') return undefined;
   return deadLetter as DeadLetter;
+}
+
+export function encodeAlert(alert: AlertTransition): OutgoingRecord {
+  return { key: alert.deviceId, value: JSON.stringify(alert), timestamp: alert.ts };
+}
+
+/** An alert needs its ids, a known severity, transition and state, a numeric value, and numeric times and `seq`. */
+export function decodeAlert(record: EncodedRecord): AlertTransition | undefined {
+  const alert = parseJson(record.value) as Partial<AlertTransition> | undefined;
+  if (!alert || typeof alert.alertId !== 'string' || typeof alert.ruleId !== 'string' || typeof alert.deviceId !== 'string') return undefined;
+  if (!SEVERITIES.includes(alert.severity!) || !ALERT_TRANSITIONS.includes(alert.transition!) || (alert.state !== 'open' && alert.state !== 'cleared')) return undefined;
+  if (typeof alert.value !== 'number' || typeof alert.raisedAt !== 'number' || typeof alert.ts !== 'number' || typeof alert.seq !== 'number' || alert.seq < 1) return undefined;
+  if (alert.clearReason !== undefined && !CLEAR_REASONS.includes(alert.clearReason)) return undefined;
+  return alert as AlertTransition;
+}
+
+/** A short, stable alert id: the first 16 hex digits of sha1(rule id, device id, raisedAt). */
+export function alertIdOf(ruleId: string, deviceId: string, raisedAt: number): string {
+  return createHash('sha1').update(`${ruleId}\u0000${deviceId}\u0000${raisedAt}`).digest('hex').slice(0, 16);
 }
 
 function parseJson(value: Buffer): unknown {
