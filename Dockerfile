@@ -13,6 +13,7 @@ ENV NODE_ENV=production DATA_DIR=/data MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/rules/examples ./rules/examples
 COPY package.json ./
 RUN mkdir -p /data && chown node:node /data
 USER node

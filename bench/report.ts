@@ -48,6 +48,10 @@ export function formatReport(report: BenchReport): string {
       `cores ${n(report.cpu.machineBusyPercent)} % busy; ${Object.entries(report.cpu.perMessageUs).map(([name, us]) => `${name} ${us}`).join(', ')}`,
     ]);
   }
+  if (report.rules) {
+    const r = report.rules;
+    table.push(['rules: alert latency p50 / p99 (ms)', `${n(r.latencyMs.p50)} / ${n(r.latencyMs.p99)}`, `${r.rules} rules; ${n(r.transitions)} probe transitions timed, reading published → on the alerts topic; rules process ${n(r.cpuUsPerMessage)} µs CPU per message`]);
+  }
   if (report.idle) {
     table.push(['idle connections', `${n(report.idle.connected)} / ${n(report.idle.devices)}`, `RSS ${n(report.idle.rssBeforeMiB)} → ${n(report.idle.gatewayRssMiB)} MiB (≤ 1,024 for 10,000)`]);
   }

@@ -8,13 +8,16 @@
  * too), and with `--fault` it stops, kills and restarts brokers, the store, the writer or the gateway during the
  * load (./faults.ts, ./fault-runner.ts) and reports what each did to ingest (./recovery.ts).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { cpus, freemem, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as hdr from 'hdr-histogram-js';
 import { io, type Socket } from 'socket.io-client';
 import { createDeviceRegistry } from '../gateway/registry.js';
+import { loadConfig } from '../core/config.js';
+import { kafkaConnectionFrom } from '../core/streams/connection.js';
+import { benchRulesYaml, RULES_PROBE_DEVICE, startRulesProbe } from './rules.js';
 import { connectLean, type LeanClient } from '../simulators/lean-mqtt.js';
 import { account, ackedFromRows, type StoredPoint } from './accounting.js';
 import { runLoad, type LoadProgress, type LoadResult } from './load.js';
@@ -61,6 +64,8 @@ export interface BenchOptions {
   sluiceEnv: Record<string, string>;
   /** Gateway+bridge, writer and dashboard as three processes (as in production) instead of one. */
   splitRoles?: boolean;
+  /** Ten rules active (bench/rules.ts), the rules role in a process of its own: its CPU and alert latency are reported. */
+  rules?: boolean;
   storeWaitS: number;
   /** The first seconds of load (JIT, first Kafka requests) are counted but left out of the latency percentiles. */
   warmupS: number;
@@ -137,6 +142,8 @@ export interface BenchReport extends Omit<DeviceCounts, 'sent' | 'acked'> {
   stages?: Stages;
   cpu?: CpuReport;
   idle?: { devices: number; connected: number; gatewayRssMiB: number | null; rssBeforeMiB: number | null };
+  /** With `--rules`: alert transitions timed (probe reading published → on the alerts topic) and the rules process's CPU per message. */
+  rules?: { rules: number; transitions: number; latencyMs: { p50: number | null; p99: number | null }; cpuUsPerMessage: number | null };
   baselines: { mosquitto?: MosquittoBaseline; kafka?: KafkaBaseline };
   ratios: { vsMosquitto?: number; vsKafka?: number };
   store: string;
@@ -350,6 +357,11 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
   const dataDir = await mkdtemp(join(tmpdir(), 'sluice-bench-data-'));
   cleanups.last(() => rm(dataDir, { recursive: true, force: true }));
   const { ids, secret } = await registerBenchDevices(dataDir, options.devices + options.idleDevices);
+  const rulesFile = join(dataDir, 'bench-rules.yaml');
+  if (options.rules) {
+    await createDeviceRegistry(dataDir).add([RULES_PROBE_DEVICE], { sharedSecret: secret });
+    await writeFile(rulesFile, benchRulesYaml());
+  }
   const token = randomBytes(16).toString('hex');
   log(`starting sluice (topics ${prefix}.*, store ${storeUrl})`);
   const sluiceEnv = {
@@ -364,9 +376,20 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
     ...options.sluiceEnv,
   };
   // Split: the measured gateway process runs gateway+bridge; writer and dashboard run beside it.
-  const sluice: SluiceRole = await startSluiceRole(sluiceEnv, options.sluiceNodeArgs, options.splitRoles ? ['--roles', 'gateway,bridge'] : []);
+  const mainRoles = options.splitRoles ? ['--roles', 'gateway,bridge'] : options.rules ? ['--roles', 'gateway,bridge,writer,dashboard'] : [];
+  const sluice: SluiceRole = await startSluiceRole(sluiceEnv, options.sluiceNodeArgs, mainRoles);
   cleanups.first(sluice.stop);
   const helpers: SluiceRole[] = [];
+  let rulesRole: SluiceRole | undefined;
+  let rulesProbe: Awaited<ReturnType<typeof startRulesProbe>> | undefined;
+  if (options.rules) {
+    const started = await startSluiceRole({ ...sluiceEnv, RULES_FILE: rulesFile }, [], ['--roles', 'rules']);
+    rulesRole = started;
+    cleanups.first(started.stop);
+    const kafka = kafkaConnectionFrom(loadConfig({ ...sluiceEnv }, { kafkaNeedsStore: false }));
+    rulesProbe = await startRulesProbe({ url: `mqtt://127.0.0.1:${sluice.mqttPort}`, secret, kafka, rateHz: 10 });
+    notes.push(`rules: 10 rules (bench/rules.ts) in a process of their own; alert latency = probe reading published (its ts) → its alert transition read from ${prefix}.alerts, ${10} probe readings a second`);
+  }
   if (options.splitRoles) {
     for (const roles of ['writer', 'dashboard']) {
       const helper = await startSluiceRole(sluiceEnv, [], ['--roles', roles]);
@@ -396,6 +419,7 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
   const cpuProbes: CpuProbe[] = [
     { name: options.splitRoles ? 'gateway+bridge' : 'sluice', seconds: () => sluice.cpuSeconds() },
     ...helpers.map((helper, i) => ({ name: i === 0 ? 'writer' : 'dashboard', seconds: () => helper.cpuSeconds() })),
+    ...(rulesRole ? [{ name: 'rules', seconds: () => rulesRole.cpuSeconds() }] : []),
     ...(store ? [{ name: 'store', seconds: () => store.cpuSeconds() }] : []),
     { name: 'bench', seconds: async () => { const used = process.cpuUsage(); return (used.user + used.system) / 1e6; } },
   ];
@@ -425,6 +449,7 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
       cpuWindow = startCpuWindow(cpuProbes);
       live.measureFrom(c.startAt + warmupMs);
       storeSampler.measureFrom(c.startAt + warmupMs);
+      rulesProbe?.measureFrom(c.startAt + warmupMs);
       log(`connected ${c.connected}, refused ${c.refused}, failed ${c.failed}; publishing for ${options.durationS} s`);
       if (faults.length > 0) {
         schedule = scheduleFaults(
@@ -446,6 +471,7 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
     ...(onProgress ? { onProgress: (p: LoadProgress) => onProgress({ ...p, phase: 'sluice' }) } : {}),
   });
   const rssAfterLoad = await sluice.rssBytes();
+  const probed = await rulesProbe?.stop();
   const cpu = cpuWindow ? await (await cpuWindow).finish(load.acked) : undefined;
   if (cpu) notes.push(describeCpu(cpu));
   // A fault still being lifted (a slow restart) finishes before the store is read.
@@ -523,6 +549,7 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
   if (live.reason) notes.push(`live push not measured: ${live.reason}`);
   await sluice.stop();
   for (const helper of helpers) await helper.stop();
+  await rulesRole?.stop();
 
   const offeredPerSec = Math.round(options.devices * options.rate);
   const faultReports = applied.map((fault) =>
@@ -573,6 +600,7 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
     ...(stages ? { stages } : {}),
     ...(cpu ? { cpu } : {}),
     ...(idle ? { idle } : {}),
+    ...(probed ? { rules: { rules: 10, transitions: probed.transitions, latencyMs: { p50: probed.p50Ms, p99: probed.p99Ms }, cpuUsPerMessage: cpu?.perMessageUs.rules ?? null } } : {}),
     baselines: {},
     ratios: {},
     store: storeUrl,

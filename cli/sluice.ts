@@ -7,6 +7,7 @@ import { registerBenchCommand } from './commands/bench.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerReplayCommand } from './commands/replay.js';
 import { registerFuzzCommand } from './commands/fuzz.js';
+import { registerRulesCommand } from './commands/rules.js';
 
 const program = new Command();
 program
@@ -21,5 +22,6 @@ registerBenchCommand(program);
 registerDemoCommand(program);
 registerReplayCommand(program);
 registerFuzzCommand(program);
+registerRulesCommand(program);
 
 await program.parseAsync(process.argv);

@@ -2,6 +2,7 @@ import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { createClosers, openServices, type Role, type RunningSluice } from './roles/shared.js';
 import { startWriterRole } from './roles/writer.js';
+import { startRulesRole } from './roles/rules.js';
 import { startDashboardRole } from './roles/dashboard.js';
 import { startIngestRole } from './roles/ingest.js';
 import { startOpsRole } from './roles/ops.js';
@@ -18,7 +19,8 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
   try {
     const services = await openServices(config, logger, closers);
     const writer = roles.has('writer') ? await startWriterRole(services) : undefined;
-    if (roles.has('dashboard')) Object.assign(running, await startDashboardRole(services, roles, writer?.writer));
+    const rules = roles.has('rules') ? await startRulesRole(services) : undefined;
+    if (roles.has('dashboard')) Object.assign(running, await startDashboardRole(services, roles, writer?.writer, rules?.report));
     if (roles.has('gateway') || roles.has('bridge')) Object.assign(running, await startIngestRole(services, roles.has('gateway')));
     if (!roles.has('dashboard')) Object.assign(running, await startOpsRole(services));
     await writer?.started;

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
+import type { AlertTransition } from '../core/alerts.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { DeadLetter, DeviceEvent, Reading } from '../core/reading.js';
-import { decodeDeadLetter, decodeEvent, decodeReadings } from '../core/records.js';
+import { decodeAlert, decodeDeadLetter, decodeEvent, decodeReadings } from '../core/records.js';
 import type { FleetState, StreamBus, StreamConsumer } from '../core/seams.js';
 
 const LIVE_FETCH_WAIT_MS = 20;
@@ -26,17 +27,40 @@ export interface LiveFeed {
   on(event: 'device-event', listener: (event: DeviceEvent) => void): void;
   /** Dead letters (rejected payloads) as they arrive, for the dashboard's per-device list. */
   on(event: 'dead-letter', listener: (deadLetter: DeadLetter) => void): void;
+  /**
+   * Alert transitions: the whole alerts stream from its earliest record at start, then each as it arrives. The
+   * same transition may come twice (the reader restarted); listeners dedupe by (alertId, seq).
+   */
+  on(event: 'alert', listener: (transition: AlertTransition) => void): void;
   close(): Promise<void>;
 }
 
 /**
- * A group-less reader of telemetry and events (every dashboard instance sees every device). It
+ * A group-less reader of telemetry, events and alerts (every dashboard instance sees every device). It
  * keeps the fleet state current and fans readings out to listeners.
+ *
+ * Telemetry, events and dead letters are read back from the warm-up window; alerts from the earliest record
+ * kept, by a reader of their own: an alert raised last week and still open must show, and the alerts stream
+ * holds transitions only, so reading all of it is cheap.
  */
 export function createLiveFeed(options: LiveFeedOptions, deps: LiveFeedDeps): LiveFeed {
   const log = deps.logger.child({ module: 'live-feed' });
   const emitter = new EventEmitter();
   let consumer: StreamConsumer | undefined;
+  let alertConsumer: StreamConsumer | undefined;
+
+  function startAlerts(): Promise<void> {
+    alertConsumer = deps.bus.createConsumer({ streams: ['alerts'], from: 'earliest', fetchWaitMs: LIVE_FETCH_WAIT_MS });
+    return alertConsumer.run(async (batch) => {
+      let invalid = 0;
+      for (const record of batch.records) {
+        const transition = decodeAlert(record);
+        if (transition) emitter.emit('alert', transition);
+        else invalid++;
+      }
+      if (invalid > 0) log.debug({ count: invalid }, 'skipped records that are not alert transitions');
+    });
+  }
 
   return {
     async start() {
@@ -46,7 +70,7 @@ export function createLiveFeed(options: LiveFeedOptions, deps: LiveFeedDeps): Li
         // Live push has 250 ms at p99 end to end: the fetch may wait only a small part of it.
         fetchWaitMs: LIVE_FETCH_WAIT_MS,
       });
-      await consumer.run(async (batch) => {
+      const readingsStarted = consumer.run(async (batch) => {
         if (batch.stream === 'telemetry') {
           const { readings, invalid } = decodeReadings(batch.records);
           if (invalid.length > 0) log.debug({ count: invalid.length }, 'skipped records that are not readings');
@@ -67,15 +91,17 @@ export function createLiveFeed(options: LiveFeedOptions, deps: LiveFeedDeps): Li
           }
         }
       });
+      // Both readers join (a Kafka group each) at once rather than one after the other.
+      await Promise.all([readingsStarted, startAlerts()]);
     },
     on(
-      event: 'readings' | 'device-event' | 'dead-letter',
-      listener: ((readings: Reading[]) => void) | ((event: DeviceEvent) => void) | ((deadLetter: DeadLetter) => void),
+      event: 'readings' | 'device-event' | 'dead-letter' | 'alert',
+      listener: ((readings: Reading[]) => void) | ((event: DeviceEvent) => void) | ((deadLetter: DeadLetter) => void) | ((transition: AlertTransition) => void),
     ) {
       emitter.on(event, listener as (payload: unknown) => void);
     },
     async close() {
-      await consumer?.close();
+      await Promise.all([consumer?.close(), alertConsumer?.close()]);
       emitter.removeAllListeners();
     },
   };

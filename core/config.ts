@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { z } from 'zod';
 import { sluiceError, ErrorCodes } from './errors.js';
 
@@ -58,6 +59,14 @@ export const configSchema = z.object({
       .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" or "-" only')
       .optional(),
   ),
+  /** Empty: derived from the client id and the topic prefix (rulesGroupId in streams/connection.ts). */
+  KAFKA_RULES_GROUP: optionalText.pipe(
+    z
+      .string()
+      .max(249)
+      .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" or "-" only')
+      .optional(),
+  ),
   KAFKA_PARTITIONS: positiveInt.default(6),
   KAFKA_REPLICATION_FACTOR: positiveInt.default(1),
   KAFKA_COMPRESSION: z.enum(['none', 'gzip']).default('none'),
@@ -78,6 +87,13 @@ export const configSchema = z.object({
   MEMORY_STORE_MAX_READINGS: positiveInt.default(1_000_000),
   LIVE_WINDOW_MINUTES: positiveInt.default(15),
   LIVE_WINDOW_MAX_READINGS: positiveInt.default(250_000),
+  /** Empty: `${DATA_DIR}/rules.yaml` (rulesFilePath). */
+  RULES_FILE: optionalText,
+  RULES_ALLOWED_LATENESS_MS: z.coerce.number().int().min(0).default(60_000),
+  RULES_STATE_FLUSH_MS: positiveInt.default(500),
+  RULES_TICK_MS: positiveInt.default(1000),
+  RULES_WEBHOOK_TIMEOUT_MS: positiveInt.default(5000),
+  RULES_WEBHOOK_RETRIES: z.coerce.number().int().min(0).max(20).default(4),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
@@ -154,4 +170,9 @@ function pickKnown(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
   const known: Record<string, string | undefined> = {};
   for (const name of configVariableNames) known[name] = env[name];
   return known;
+}
+
+/** The rules file: `RULES_FILE`, else `rules.yaml` in `DATA_DIR`. */
+export function rulesFilePath(config: Pick<Config, 'RULES_FILE' | 'DATA_DIR'>): string {
+  return config.RULES_FILE ?? join(config.DATA_DIR, 'rules.yaml');
 }

@@ -41,6 +41,8 @@ export const ErrorCodes = {
   CLOSED: 'CLOSED',
   /** The store writer's thread did not start, for a reason that is neither Kafka's nor the store's. */
   WRITER_UNAVAILABLE: 'WRITER_UNAVAILABLE',
+  /** An alert notification (webhook) that could not be delivered; its dead letter carries the body. */
+  NOTIFICATION_FAILED: 'NOTIFICATION_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

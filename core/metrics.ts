@@ -93,7 +93,7 @@ export function createMetrics() {
     rulesReloads: new Counter({ name: 'sluice_rules_reloads_total', help: 'Rules file loads, by outcome (loaded, invalid)', labelNames: ['outcome'] as const, registers: [registry] }),
     alertNotifications: new Counter({
       name: 'sluice_alert_notifications_total',
-      help: 'Alert notifications sent, by channel (webhook, device) and outcome (sent, retried, failed)',
+      help: 'Alert notifications, by channel (webhook, device) and outcome (sent, retried, failed, dropped)',
       labelNames: ['channel', 'outcome'] as const,
       registers: [registry],
     }),

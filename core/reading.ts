@@ -34,6 +34,8 @@ export interface DeviceEvent {
   detail?: string;
   ts: number;
   remoteAddress?: string;
+  /** `auth-failed`: the refused logins this event stands for (the gateway reports them at most every 10 s per reason). */
+  count?: number;
 }
 
 /** A payload (or part of one) that could not become readings, carried on `{prefix}.deadletter`; made by createDeadLetter (core/records.ts). */

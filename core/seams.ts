@@ -8,9 +8,14 @@ export type { ConsumerGroupLag, ConsumerLagReport, DeviceStatus, DeviceSummary, 
  * one side by side, so the pipeline code is identical in both ways of running.
  */
 
-/** The streams of DESIGN §2; the Kafka topic is `{prefix}.{stream}`. */
-export type StreamName = 'telemetry' | 'events' | 'deadletter' | 'alerts';
-export const STREAM_NAMES: readonly StreamName[] = ['telemetry', 'events', 'deadletter', 'alerts'];
+/**
+ * The streams of DESIGN §2; the Kafka topic is `{prefix}.{stream}`. `rules-state` is the rules stage's changelog:
+ * compacted, keyed by device id like the rest, so partition N holds the state of the devices of partition N.
+ */
+export type StreamName = 'telemetry' | 'events' | 'deadletter' | 'alerts' | 'rules-state';
+export const STREAM_NAMES: readonly StreamName[] = ['telemetry', 'events', 'deadletter', 'alerts', 'rules-state'];
+/** Streams whose queue keeps only the newest record per key (Kafka: cleanup.policy=compact). */
+export const COMPACTED_STREAMS: ReadonlySet<StreamName> = new Set(['rules-state']);
 
 export interface OutgoingRecord {
   /** The device id: records of one device land in one partition, so their order is kept. */
@@ -59,6 +64,11 @@ export interface ConsumerOptions {
   fetchWaitMs?: number;
   /** Called for a group member after every join of its group, with what it was given (see StreamAssignment). */
   onAssignment?: (assignment: StreamAssignment) => void;
+  /**
+   * Partition N of every stream goes to the same member, so a member holds all records of its devices (the rules
+   * stage: readings, events, dead letters and its state). Default: Kafka's round-robin over all topic-partitions.
+   */
+  copartitioned?: boolean;
 }
 
 /**
@@ -103,6 +113,11 @@ export interface StreamBus {
   ensureStreams(): Promise<void>;
   createProducer(): Promise<StreamProducer>;
   createConsumer(options: ConsumerOptions): StreamConsumer;
+  /**
+   * Reads these partitions of a stream once, from their first record up to their end as of the call, and resolves
+   * when done: restoring state from a changelog. Touches no consumer group's offsets.
+   */
+  readPartitions(stream: StreamName, partitions: readonly number[], onRecords: (records: ConsumedRecord[]) => void | Promise<void>): Promise<void>;
   /** Whether the queue answers right now; for /readyz. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -1,8 +1,10 @@
+import type { AlertTransition, RulesReport } from '../core/alerts.js';
 import type { Logger } from '../core/logger.js';
 import { registerConsumerLag, type Metrics } from '../core/metrics.js';
 import type { Reading } from '../core/reading.js';
 import type { ConsumerLagSource, FleetState, ReadinessCheck, ReadingQuery, WriterStatus } from '../core/seams.js';
 import { createDeviceActivity } from './activity.js';
+import { createAlertBook } from './alerts.js';
 import { createDashboardAuth } from './auth.js';
 import { buildHttpApi, type MountedRoutes } from './http.js';
 import { createLiveSocket, type LiveFeedEvents } from './live-socket.js';
@@ -18,6 +20,8 @@ export interface DashboardOptions {
   token: string | undefined;
   mode: 'embedded' | 'production';
   roles: readonly string[];
+  /** The rules stage's consumer group, for the pipeline view's rules lag (any group named `…-rules` shows too). */
+  rulesGroupId?: string;
   /** Wrong tokens one address may present before it is refused for a while (`AUTH_FAILURE_BUDGET`); default 10. */
   authFailureBudget?: number;
   /** One wrong token forgiven every this many ms (`AUTH_FAILURE_REFILL_MS`); default 6000. */
@@ -36,6 +40,10 @@ export interface DashboardDeps {
   /** Consumer lag for the pipeline view and, from Kafka, `sluice_consumer_lag`; closed by whoever created it. */
   lag?: ConsumerLagSource;
   writerStatus?: () => WriterStatus;
+  /** Writes an alert acknowledgement to the alerts stream (`POST /api/alerts/:id/ack`); without it acks answer 404. */
+  acknowledge?: (transition: AlertTransition) => Promise<void>;
+  /** The rules role's report, when it runs in this process (`GET /api/rules`, the pipeline view's rules section). */
+  rules?: () => RulesReport;
 }
 
 export interface Dashboard {
@@ -62,18 +70,24 @@ export async function createDashboard(options: DashboardOptions, deps: Dashboard
   const activity = createDeviceActivity({ maxPerDevice: 50, maxDevices: 20_000 });
   deps.liveFeed.on('device-event', (event) => activity.addEvent(event));
   deps.liveFeed.on('dead-letter', (deadLetter) => activity.addDeadLetter(deadLetter));
+  // Fed from the earliest alert record on, so an alert raised long ago and still open is in it; the API, the
+  // socket and the pipeline view all read this one book.
+  const alerts = createAlertBook();
+  deps.liveFeed.on('alert', (transition) => alerts.add(transition));
 
   const lag = deps.lag;
   // The embedded queue has no lag to export: no metric rather than one without samples.
   if (lag?.kind === 'kafka') registerConsumerLag(deps.metrics, async () => (await lag.read()).groups);
   const pipeline = createPipelineMonitor(
-    { mode: options.mode, roles: options.roles },
+    { mode: options.mode, roles: options.roles, ...(options.rulesGroupId ? { rulesGroupId: options.rulesGroupId } : {}) },
     {
       metrics: deps.metrics,
       readiness: deps.readiness,
       deadLetterCounts: () => activity.deadLetterCounts(),
       ...(lag ? { lag: () => lag.read() } : {}),
       ...(deps.writerStatus ? { writerStatus: deps.writerStatus } : {}),
+      alerts,
+      ...(deps.rules ? { rules: deps.rules } : {}),
     },
   );
 
@@ -87,8 +101,11 @@ export async function createDashboard(options: DashboardOptions, deps: Dashboard
     web: await loadWebAssets(),
     pipeline: () => pipeline.snapshot(),
     activity,
+    alerts,
+    ...(deps.acknowledge ? { acknowledge: deps.acknowledge } : {}),
+    ...(deps.rules ? { rules: deps.rules } : {}),
   });
-  const live = createLiveSocket({ server: api.server, token, auth, liveFeed: deps.liveFeed, fleet: deps.fleet, metrics: deps.metrics, logger: deps.logger });
+  const live = createLiveSocket({ server: api.server, token, auth, liveFeed: deps.liveFeed, fleet: deps.fleet, alerts, metrics: deps.metrics, logger: deps.logger });
 
   return {
     ...(token.generated ? { generatedToken: token.generated } : {}),

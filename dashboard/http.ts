@@ -1,9 +1,11 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
+import type { AlertTransition, RulesReport } from '../core/alerts.js';
 import type { Reading } from '../core/reading.js';
 import type { DeviceSummary, ReadingQuery } from '../core/seams.js';
 import type { DeviceActivity } from './activity.js';
-import type { PipelineSnapshot } from './protocol.js';
+import { acknowledgement, type AlertBook, type AlertQuery } from './alerts.js';
+import type { AlertList, PipelineSnapshot } from './protocol.js';
 import { createDashboardAuth, tooManyAttemptsMessage } from './auth.js';
 import { requireToken, type AccessDeps, type MountedRoutes } from './access.js';
 import { loginPage, PAGE_HEADERS, SESSION_COOKIE, sessionCookieOptions } from './session.js';
@@ -23,6 +25,29 @@ export interface HttpApiDeps extends AccessDeps {
   pipeline?: () => Promise<PipelineSnapshot>;
   /** Recent status events and dead letters per device (`GET /api/devices/:id/activity`). */
   activity?: DeviceActivity;
+  /** The alerts the live feed delivered (`GET /api/alerts`, and what `POST /api/alerts/:id/ack` looks up). */
+  alerts?: AlertBook;
+  /** Writes an acknowledgement to the alerts stream; resolves once the queue has it. */
+  acknowledge?: (transition: AlertTransition) => Promise<void>;
+  /** The rules and their state, when the rules role runs in this process (`GET /api/rules`). */
+  rules?: () => RulesReport;
+}
+
+const MAX_ACK_BY = 128;
+
+/**
+ * Who acknowledges: `by` from the JSON body when given (trimmed), else the dashboard and the client's address.
+ * Undefined when the body is not an object or `by` is not a short printable name.
+ */
+export function acknowledgedBy(body: unknown, ip: string): string | undefined {
+  if (body === undefined || body === null) return `dashboard@${ip}`;
+  if (typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const by = (body as { by?: unknown }).by;
+  if (by === undefined) return `dashboard@${ip}`;
+  if (typeof by !== 'string') return undefined;
+  const name = by.trim();
+  const printable = [...name].every((c) => c >= ' ' && c !== '\u007f');
+  return name.length >= 1 && name.length <= MAX_ACK_BY && printable ? name : undefined;
 }
 
 /** Served without a session: the login form, and `/`, which handles its own access; plus the mounted routes' own. */
@@ -117,6 +142,62 @@ export async function buildHttpApi(deps: HttpApiDeps): Promise<FastifyInstance> 
     events: deps.activity?.events(request.params.id) ?? [],
     deadLetters: deps.activity?.deadLetters(request.params.id) ?? [],
   }));
+
+  app.get<{ Querystring: { state?: 'open' | 'all'; device?: string; since?: string } }>(
+    '/api/alerts',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            state: { type: 'string', enum: ['open', 'all'] },
+            device: { type: 'string', minLength: 1, maxLength: 256 },
+            since: { type: 'string', pattern: '^[0-9]+$' },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request, reply) => {
+      if (!deps.alerts) return reply.code(404).send({ error: 'not-found', message: 'alerts are not enabled' });
+      const query: AlertQuery = { state: request.query.state ?? 'open' };
+      if (request.query.device) query.device = request.query.device;
+      if (request.query.since) query.since = Number(request.query.since);
+      const answer: AlertList = { alerts: deps.alerts.list(query), counts: deps.alerts.counts() };
+      return answer;
+    },
+  );
+
+  // Alerts being acknowledged right now: a second click while the first is on its way is a conflict, not a second record.
+  const acknowledging = new Set<string>();
+  app.post<{ Params: { id: string } }>('/api/alerts/:id/ack', async (request, reply) => {
+    const { alerts, acknowledge } = deps;
+    if (!alerts || !acknowledge) return reply.code(404).send({ error: 'not-found', message: 'acknowledgements are not enabled in this process' });
+    const alert = alerts.get(request.params.id);
+    if (!alert || alert.state !== 'open') return reply.code(404).send({ error: 'not-found', message: 'no open alert has this id' });
+    if (alert.ackBy !== undefined || acknowledging.has(alert.alertId)) {
+      return reply.code(409).send({ error: 'already-acknowledged', message: `already acknowledged${alert.ackBy ? ` by ${alert.ackBy}` : ''}`, ackBy: alert.ackBy, ackAt: alert.ackAt });
+    }
+    const by = acknowledgedBy(request.body, request.ip);
+    if (by === undefined) return reply.code(400).send({ error: 'bad-request', message: `optional body: { "by": a name of 1 to ${MAX_ACK_BY} printable characters }` });
+    const transition = acknowledgement(alert, by, Date.now());
+    acknowledging.add(alert.alertId);
+    try {
+      await acknowledge(transition);
+    } catch (error) {
+      return reply.code(503).send({ error: 'unavailable', message: `the alerts stream did not take the acknowledgement: ${(error as Error).message}` });
+    } finally {
+      acknowledging.delete(alert.alertId);
+    }
+    // Taken now, so the API and every socket show it at once; the same record read back from the stream is a duplicate.
+    alerts.add(transition);
+    return reply.code(202).send(transition);
+  });
+
+  app.get('/api/rules', async (_request, reply) => {
+    if (!deps.rules) return reply.code(404).send({ error: 'not-found', message: 'the rules role does not run in this process' });
+    return deps.rules();
+  });
 
   app.get<{ Params: { id: string }; Querystring: { metric?: string; since?: string; limit?: string } }>(
     '/api/devices/:id/readings',

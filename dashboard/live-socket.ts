@@ -34,6 +34,14 @@
  *                   Not volatile: a status flip is never dropped.
  * - `dead-letters`  `{ deviceId, deadLetters: { deviceId, code, reason, topic, receivedAt, bytes }[] }` with
  *                   the batch tick to `device:<id>`, at most `maxDeadLettersPerDevice` (20) per tick. Not volatile.
+ * - `alerts`        `{ ts, open: AlertTransition[] }` once on connect (every connection, no room to join): every open
+ *                   alert by its latest transition, ordered as `GET /api/alerts` orders them. A client that reconnects
+ *                   gets it again and takes it as the whole open set (an alert it held that is not in it has ended).
+ * - `alert`         `AlertTransition` (core/alerts.ts: `{ alertId, ruleId, deviceId, severity, transition:
+ *                   'raised'|'updated'|'cleared'|'acknowledged', state: 'open'|'cleared', value, metric?, window?,
+ *                   raisedAt, ts, seq, description, ackBy?, ackAt?, clearReason? }`) to every client, at once, for
+ *                   each transition the dashboard's alert book takes (duplicates by (alertId, seq) are not sent).
+ *                   Not volatile.
  *
  * "Volatile" (droppable) frames skip a client whose write buffer already holds `maxBufferedFrames` (16)
  * frames per room it is in, so a slow browser loses frames instead of growing the server's memory; the next
@@ -42,11 +50,14 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
+import type { AlertTransition } from '../core/alerts.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { DeadLetter, DeviceEvent, Reading } from '../core/reading.js';
 import type { FleetState } from '../core/seams.js';
 import type { DashboardToken } from './token.js';
+import type { AlertBook } from './alerts.js';
+import type { AlertsSnapshot } from './protocol.js';
 import { createDashboardAuth, TOO_MANY_ATTEMPTS, tooManyAttemptsMessage, type DashboardAuth } from './auth.js';
 import { SESSION_COOKIE } from './session.js';
 import { createLiveHub, deviceRoom, FLEET_READINGS_ROOM, FLEET_ROOM, type FleetFrame, type LiveHub, type LiveHubOptions } from './live-hub.js';
@@ -58,6 +69,7 @@ export interface LiveFeedEvents {
   on(event: 'readings', listener: (readings: Reading[]) => void): void;
   on(event: 'device-event', listener: (event: DeviceEvent) => void): void;
   on(event: 'dead-letter', listener: (deadLetter: DeadLetter) => void): void;
+  on(event: 'alert', listener: (transition: AlertTransition) => void): void;
 }
 
 export interface LiveSocketOptions extends Partial<LiveHubOptions> {
@@ -67,6 +79,8 @@ export interface LiveSocketOptions extends Partial<LiveHubOptions> {
   auth?: DashboardAuth;
   liveFeed: LiveFeedEvents;
   fleet: FleetState;
+  /** Open alerts for the `alerts` snapshot, and the transitions to push as `alert`; without it neither is sent. */
+  alerts?: Pick<AlertBook, 'list' | 'onTransition'>;
   metrics: Metrics;
   logger?: Logger;
   maxRoomsPerClient?: number;
@@ -148,6 +162,8 @@ export function createLiveSocket(options: LiveSocketOptions): LiveSocket {
   options.liveFeed.on('readings', (readings) => hub.addReadings(readings));
   options.liveFeed.on('device-event', (event) => hub.addDeviceEvent(event));
   options.liveFeed.on('dead-letter', (deadLetter) => hub.addDeadLetter(deadLetter));
+  // Rare and each one matters: to every client at once, never dropped for a slow one.
+  const stopAlerts = options.alerts?.onTransition((transition) => io.emit('alert', transition));
 
   const auth =
     options.auth ?? createDashboardAuth({ token: options.token, metrics: options.metrics, ...(options.logger ? { logger: options.logger } : {}) });
@@ -167,6 +183,10 @@ export function createLiveSocket(options: LiveSocketOptions): LiveSocket {
   io.on('connection', (socket: Socket) => {
     options.metrics.socketClients.inc();
     socket.on('disconnect', () => options.metrics.socketClients.dec());
+    if (options.alerts) {
+      const snapshot: AlertsSnapshot = { ts: Date.now(), open: options.alerts.list({ state: 'open' }) };
+      socket.emit('alerts', snapshot);
+    }
 
     socket.on('join', (room: unknown, ack?: unknown) => {
       const reply = typeof ack === 'function' ? (ack as (result: JoinResult) => void) : () => undefined;
@@ -191,6 +211,7 @@ export function createLiveSocket(options: LiveSocketOptions): LiveSocket {
     io,
     async close() {
       hub.close();
+      stopAlerts?.();
       io.disconnectSockets(true);
       // Not io.close(): that would also close the HTTP server, which fastify owns and closes itself.
       io.engine.close();

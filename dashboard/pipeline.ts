@@ -1,6 +1,8 @@
+import type { Histogram } from 'prom-client';
+import type { RulesReport, Severity } from '../core/alerts.js';
 import type { Metrics } from '../core/metrics.js';
 import type { ReadinessCheck, WriterStatus } from '../core/seams.js';
-import type { LagReport, PipelineSnapshot, WriterReport } from './protocol.js';
+import type { AlertCounts, LagReport, PipelineSnapshot, RulesPipelineReport, WriterReport } from './protocol.js';
 
 /**
  * What the pipeline view shows, computed from this process's prom-client registry (sampled once a second
@@ -17,6 +19,7 @@ export interface PipelineSample {
   storeRetries: number;
   /** Cumulative counts per bucket upper bound of the ack latency histogram (seconds; last is +Inf). */
   ackBuckets: number[];
+  ruleEvaluations: number;
 }
 
 
@@ -24,6 +27,8 @@ export interface PipelineSample {
 export interface PipelineMonitorOptions {
   mode: 'embedded' | 'production';
   roles: readonly string[];
+  /** The rules stage's consumer group when it is not named `…-rules` (KAFKA_RULES_GROUP). */
+  rulesGroupId?: string;
   sampleMs?: number;
   /** Samples kept (one per `sampleMs`). */
   historyLength?: number;
@@ -40,6 +45,10 @@ export interface PipelineMonitorDeps {
   lag?: () => Promise<LagReport>;
   /** The writer's own state, when the wiring passes it; otherwise it is inferred from the store metrics. */
   writerStatus?: () => WriterStatus;
+  /** The dashboard's alert book: open alerts, and transitions by severity when the rules run elsewhere. */
+  alerts?: { counts(): AlertCounts; transitionCounts(): Record<Severity, number> };
+  /** The rules role's report, when it runs in this process. */
+  rules?: () => RulesReport;
 }
 
 export interface PipelineMonitor {
@@ -86,8 +95,9 @@ async function sumOf(metric: { get(): Promise<{ values: { value: number }[] }> }
   return sum;
 }
 
-async function histogramBuckets(metric: Metrics['ackLatency']): Promise<{ bounds: number[]; cumulative: number[] }> {
+async function histogramBuckets(metric: Histogram): Promise<{ bounds: number[]; cumulative: number[]; sum: number }> {
   const { values } = await metric.get();
+  const sum = values.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
   const buckets = values
     .filter((v) => v.metricName?.endsWith('_bucket'))
     .map((v) => ({ le: v.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(v.labels.le), count: v.value }))
@@ -95,8 +105,22 @@ async function histogramBuckets(metric: Metrics['ackLatency']): Promise<{ bounds
   return {
     bounds: buckets.filter((b) => Number.isFinite(b.le)).map((b) => b.le),
     cumulative: buckets.map((b) => b.count),
+    sum,
   };
 }
+
+/** Sums of a labelled counter per value of one label. */
+async function sumsBy(metric: { get(): Promise<{ values: { value: number; labels: Record<string, string | number | undefined> }[] }> }, label: string): Promise<Record<string, number>> {
+  const sums: Record<string, number> = {};
+  for (const v of (await metric.get()).values) {
+    const key = String(v.labels[label] ?? 'unknown');
+    sums[key] = (sums[key] ?? 0) + v.value;
+  }
+  return sums;
+}
+
+/** The rules consumer groups are named `…-rules` unless KAFKA_RULES_GROUP names one. */
+export const isRulesGroup = (groupId: string, configured?: string): boolean => groupId.endsWith('-rules') || groupId === configured;
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -120,6 +144,9 @@ export function createPipelineMonitor(options: PipelineMonitorOptions, deps: Pip
   let bounds: number[] = [];
   const hasWriter = options.roles.includes('writer');
   const hasBridge = options.roles.includes('bridge') || options.roles.includes('gateway');
+  const hasRules = options.roles.includes('rules');
+  // A histogram keeps no "latest" observation: the latest restore is what the count and sum grew by when they last grew.
+  const restores = { count: 0, sum: 0, lastSec: null as number | null };
 
   async function takeSample(): Promise<PipelineSample> {
     const m = deps.metrics;
@@ -133,6 +160,55 @@ export function createPipelineMonitor(options: PipelineMonitorOptions, deps: Pip
       storeWrites: await sumOf(m.storeWrites),
       storeRetries: await sumOf(m.storeRetries),
       ackBuckets: ack.cumulative,
+      ruleEvaluations: await sumOf(m.ruleEvaluations),
+    };
+  }
+
+  async function rulesReport(lag: LagReport, evaluationsPerSec: number): Promise<RulesPipelineReport | undefined> {
+    const m = deps.metrics;
+    const restore = await histogramBuckets(m.rulesStateRestoreSeconds);
+    const restoreCount = restore.cumulative[restore.cumulative.length - 1] ?? 0;
+    if (restoreCount > restores.count) {
+      restores.lastSec = round3((restore.sum - restores.sum) / (restoreCount - restores.count));
+      restores.count = restoreCount;
+      restores.sum = restore.sum;
+    }
+    const rulesLag = lag.groups.filter((g) => isRulesGroup(g.groupId, options.rulesGroupId));
+    const heard = deps.alerts?.transitionCounts();
+    const heardAny = heard !== undefined && heard.info + heard.warning + heard.critical > 0;
+    const evaluations = await sumOf(m.ruleEvaluations);
+    if (!hasRules && !deps.rules && rulesLag.length === 0 && !heardAny && evaluations === 0 && restoreCount === 0) return undefined;
+
+    let bySeverity: Record<Severity, number> = heard ?? { info: 0, warning: 0, critical: 0 };
+    if (hasRules) {
+      const written = await sumsBy(m.alertTransitions, 'severity');
+      bySeverity = { info: written.info ?? 0, warning: written.warning ?? 0, critical: written.critical ?? 0 };
+    }
+    const p99 = histogramQuantile(0.99, restore.bounds, restore.cumulative);
+    const reloads = await sumsBy(m.rulesReloads, 'outcome');
+    const notifications = await sumsBy(m.alertNotifications, 'outcome');
+    const report = deps.rules?.();
+    return {
+      inProcess: hasRules,
+      evaluationsPerSec: hasRules ? evaluationsPerSec : null,
+      lateReadings: hasRules ? await sumOf(m.ruleLateReadings) : null,
+      transitions: { bySeverity, source: hasRules ? 'metrics' : 'live-feed' },
+      open: deps.alerts?.counts() ?? { open: 0, unacknowledged: 0, bySeverity: { info: 0, warning: 0, critical: 0 } },
+      restoreSec: { last: restores.lastSec, p99: p99 === null ? null : round3(p99), count: restoreCount },
+      reloads: hasRules ? { loaded: reloads.loaded ?? 0, invalid: reloads.invalid ?? 0 } : null,
+      notifications: hasRules ? { sent: notifications.sent ?? 0, retried: notifications.retried ?? 0, failed: notifications.failed ?? 0 } : null,
+      ...(report
+        ? {
+            file: {
+              source: report.source,
+              loadedAt: report.loadedAt,
+              rules: report.rules.length,
+              enabled: report.rules.filter((r) => r.enabled).length,
+              ...(report.error !== undefined ? { error: report.error } : {}),
+            },
+          }
+        : {}),
+      lag: rulesLag,
     };
   }
 
@@ -205,6 +281,8 @@ export function createPipelineMonitor(options: PipelineMonitorOptions, deps: Pip
         history.ingestPerSec.push(round1(ratePerSec(a.normalized, b.normalized, b.at - a.at)));
       }
 
+      const rules = await rulesReport(lag, rate((s) => s.ruleEvaluations));
+
       return {
         mode: options.mode,
         roles: [...options.roles],
@@ -222,6 +300,7 @@ export function createPipelineMonitor(options: PipelineMonitorOptions, deps: Pip
         backends: Object.fromEntries(checks),
         lag,
         history,
+        ...(rules ? { rules } : {}),
       };
     },
     close() {
@@ -233,4 +312,8 @@ export function createPipelineMonitor(options: PipelineMonitorOptions, deps: Pip
 
 function round1(value: number): number {
   return Math.round(value * 10) / 10;
+}
+
+function round3(value: number): number {
+  return Math.round(value * 1000) / 1000;
 }

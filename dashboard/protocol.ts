@@ -4,9 +4,10 @@
  * live-socket.ts.
  *
  * What core declares is imported from there, type-only (the bundle gets no code from it): the reading and events
- * from core/reading.ts, the device summary and consumer lag from core/reports.ts, which stays free of Node's types
- * because the web app's tsconfig compiles these files too.
+ * from core/reading.ts, the device summary and consumer lag from core/reports.ts, the alert transition and the rules
+ * report from core/alerts.ts, which stay free of Node's types because the web app's tsconfig compiles these files too.
  */
+import type { AlertTransition, Severity } from '../core/alerts.js';
 import type { DeadLetter, Reading } from '../core/reading.js';
 import type { ConsumerGroupLag, ConsumerLagReport, DeviceSummary } from '../core/reports.js';
 
@@ -73,6 +74,63 @@ export interface WriterReport {
   retriesPerSec: number;
 }
 
+/** An alert transition as the alerts stream carries it and the API and socket hand it on: core's AlertTransition. */
+export type { AlertTransition, AlertTransitionType, ClearReason, OpenAlertSummary, RuleSummary, RulesReport, Severity } from '../core/alerts.js';
+
+/** Open alerts, counted (dashboard/alerts.ts). */
+export interface AlertCounts {
+  open: number;
+  /** Open alerts nobody has acknowledged yet. */
+  unacknowledged: number;
+  bySeverity: Record<Severity, number>;
+  /** The worst severity among the open alerts; absent when none is open. */
+  worst?: Severity;
+}
+
+/**
+ * `GET /api/alerts`: each alert by its latest transition (`state` open or cleared; `ackBy`/`ackAt` once
+ * acknowledged; `clearReason` once cleared, `ts` then being the clear), open ones first, worst severity first,
+ * then newest; `counts` are of every open alert, whatever the query.
+ */
+export interface AlertList {
+  alerts: AlertTransition[];
+  counts: AlertCounts;
+}
+
+/** The socket's `alerts` event, sent on connect: every open alert as the dashboard holds it. */
+export interface AlertsSnapshot {
+  /** Server time, epoch ms. */
+  ts: number;
+  open: AlertTransition[];
+}
+
+/** The pipeline view's rules section; absent when no rules run here and none were heard of. */
+export interface RulesPipelineReport {
+  /** Whether the rules role runs in this process: evaluations, late readings, restores and reloads are its metrics. */
+  inProcess: boolean;
+  /** Records evaluated per second over the rate window; null when the rules run in another process. */
+  evaluationsPerSec: number | null;
+  /** Readings left out of event-time rules for arriving too late, since start; null when the rules run elsewhere. */
+  lateReadings: number | null;
+  /**
+   * Alert transitions by severity since start: written by this process's rules (`metrics`), or, when they run
+   * elsewhere, read from the alerts stream by the live feed (`live-feed`, the stream's retained history included).
+   */
+  transitions: { bySeverity: Record<Severity, number>; source: 'metrics' | 'live-feed' };
+  /** Open alerts as the dashboard holds them (the whole fleet's, whichever member raised them). */
+  open: AlertCounts;
+  /** Restoring rule state from the changelog when partitions were taken over: the latest, the p99 and how many. */
+  restoreSec: { last: number | null; p99: number | null; count: number };
+  /** Rules file loads since start; null when the rules run elsewhere. */
+  reloads: { loaded: number; invalid: number } | null;
+  /** Notifications (webhook, device) since start by outcome; null when the rules run elsewhere. */
+  notifications: { sent: number; retried: number; failed: number } | null;
+  /** The rules file as the rules role reports it (`GET /api/rules`); absent when it does not run in this process. */
+  file?: { source: string; loadedAt: number; rules: number; enabled: number; error?: string };
+  /** Kafka consumer lag of the rules groups (ids ending in `-rules`) the lag source reports. */
+  lag: ConsumerGroupLag[];
+}
+
 export interface PipelineSnapshot {
   mode: 'embedded' | 'production';
   roles: string[];
@@ -92,4 +150,5 @@ export interface PipelineSnapshot {
   lag: LagReport;
   /** Ingest rate once a second, oldest first, for the chart. */
   history: { at: number[]; ingestPerSec: number[] };
+  rules?: RulesPipelineReport;
 }

@@ -53,7 +53,7 @@ export function createConnectStage(context: GatewayContext): ConnectStage {
         if (reason === 'bad-credentials' || reason === 'auth-throttled') metrics.mqttDeviceAuthFailures.inc({ device: deviceId });
         context.limitActivity(`${deviceId}\u0000login\u0000${reason}`, (suppressed) => {
           const more = suppressed > 0 ? ` (and ${suppressed} more since the last entry)` : '';
-          context.emitEvent({ deviceId, type: 'auth-failed', reason, detail: `${detail ?? REFUSALS[reason].what}${more}`, ts: Date.now(), remoteAddress });
+          context.emitEvent({ deviceId, type: 'auth-failed', reason, detail: `${detail ?? REFUSALS[reason].what}${more}`, ts: Date.now(), remoteAddress, count: 1 + suppressed });
         });
         const failures = Math.round(gate.failuresOf(deviceId));
         if (failures < options.auth.budget) return;

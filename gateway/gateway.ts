@@ -13,6 +13,8 @@ export interface Gateway {
   connectedDevices(): number;
   /** True while the MQTT listeners accept connections; for /readyz. */
   listening(): boolean;
+  /** Publishes to a device's own `devices/{id}/commands/{command}` (QoS 1), where it may subscribe. */
+  sendCommand(deviceId: string, command: string, payload: Buffer): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,10 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
     listen: () => listeners.listen(),
     connectedDevices: () => status.connectedDevices(),
     listening: () => listeners.listening(),
+    sendCommand: (deviceId, command, payload) =>
+      new Promise<void>((resolve, reject) =>
+        broker.publish({ cmd: 'publish', topic: `devices/${deviceId}/commands/${command}`, payload, qos: 1, retain: false, dup: false }, (error) => (error ? reject(error) : resolve())),
+      ),
     async close() {
       publish.close();
       listeners.close();

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 
-/** Samples (or counted events) one window keeps per device: memory stays bounded whatever a device sends. */
+/** Samples a rate keeps, or records a count keeps, per device: memory stays bounded whatever a device sends. */
 export const MAX_WINDOW_SAMPLES = 10_000;
 
 const duration = z.union([z.number(), z.string()]).transform((input, context) => {
@@ -48,10 +48,15 @@ export const AGGREGATES = ['avg', 'min', 'max', 'count', 'countAbove', 'countBel
 
 /**
  * An aggregate of one metric over a window of event time, compared with the bound. `sliding`: over the readings
- * with ts in (newest − window, newest], evaluated on every reading, keeping at most `maxSamples` (default and
- * ceiling MAX_WINDOW_SAMPLES; the oldest go first), so a reading costs one pass over the window. `tumbling`: epoch-aligned windows [start, start + window), evaluated once when the window
- * closes — a reading past its end arrives, or a tick finds its end + allowed lateness passed; a straggler for
- * a window already closed is late. Windows without readings are not evaluated (a silence rule covers that).
+ * with ts in (newest − window, newest], evaluated on every reading. It keeps running totals (count, sum, min,
+ * max, hits past `bound`) in buckets of window/60, at least 1 s (rules/conditions/window.ts), never the readings:
+ * its state is a few KB whatever the rate. The price: the window slides in bucket steps, so it may also take in
+ * readings up to one bucket older than newest − window (the oldest bucket it overlaps counts whole), and a
+ * reading leaves the window when its whole bucket has. A reading out of order within the allowed lateness goes
+ * to its bucket; one whose bucket has slid out is ignored. `tumbling`: epoch-aligned windows [start, start +
+ * window), evaluated once when the window closes — a reading past its end arrives, or a tick finds its end +
+ * allowed lateness passed; a straggler for a window already closed is late. Windows without readings are not
+ * evaluated (a silence rule covers that).
  * Values: booleans as 1/0; strings and NaN count for `count` (a reading arrived) and are skipped by the others.
  */
 export const windowCondition = z
@@ -63,8 +68,6 @@ export const windowCondition = z
     bound: z.number().optional(),
     window: positiveDuration,
     kind: z.enum(['sliding', 'tumbling']).default('sliding'),
-    /** Sliding: the samples kept, the newest; each reading costs a pass over them. At most MAX_WINDOW_SAMPLES. */
-    maxSamples: z.number().int().min(1).max(MAX_WINDOW_SAMPLES).optional(),
     ...bounds,
   })
   .superRefine((value, context) => {

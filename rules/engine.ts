@@ -51,6 +51,15 @@ export interface RuleEngine {
   /** Hot reload: state is kept for rules whose id and condition are unchanged; open alerts of the rest are cleared. */
   setRules(rules: readonly Rule[]): AlertTransition[];
   acknowledge(alertId: string, by: string): AlertTransition | undefined;
+  /**
+   * An acknowledgement someone else wrote to the alerts stream (the dashboard): the open alert takes its who and
+   * when, and its next transition comes after the acknowledgement's sequence number. Nothing new is emitted.
+   */
+  noteAcknowledged(ack: AlertTransition): boolean;
+  /** Drops a device's states without transitions: its partition moved to another member, which restores them. */
+  forget(deviceId: string): void;
+  /** Devices with state, for the changelog and for dropping a partition's devices. */
+  deviceIds(): string[];
   snapshot(deviceId: string): Array<{ ruleId: string; state: RuleState }>;
   /** Puts back a state read from the changelog; one that no longer fits its rule is dropped, its open alert cleared. */
   restore(deviceId: string, ruleId: string, state: unknown): { restored: boolean; transitions: AlertTransition[] };
@@ -182,6 +191,20 @@ export function createRuleEngine(options: RuleEngineOptions): RuleEngine {
     return undefined;
   }
 
+  function noteAcknowledged(ack: AlertTransition): boolean {
+    const state = devices.get(ack.deviceId)?.get(ack.ruleId);
+    if (state?.alert?.alertId !== ack.alertId || state.alert.ackBy !== undefined) return false;
+    const alert = { ...state.alert, seq: Math.max(state.alert.seq, ack.seq), ...(ack.ackBy !== undefined ? { ackBy: ack.ackBy } : {}), ackAt: ack.ackAt ?? ack.ts };
+    put(ack.deviceId, ack.ruleId, { ...state, alert });
+    return true;
+  }
+
+  function forget(deviceId: string): void {
+    devices.delete(deviceId);
+    tagsOf.delete(deviceId);
+    changed.delete(deviceId);
+  }
+
   function takeChanges(): StateChange[] {
     const changes: StateChange[] = [];
     for (const [deviceId, ruleIds] of changed) {
@@ -209,6 +232,9 @@ export function createRuleEngine(options: RuleEngineOptions): RuleEngine {
     tick,
     setRules,
     acknowledge: acknowledgeAlert,
+    noteAcknowledged,
+    forget,
+    deviceIds: () => [...devices.keys()],
     snapshot: (deviceId) => [...(devices.get(deviceId) ?? [])].map(([ruleId, ruleState]) => ({ ruleId, state: ruleState })),
     restore,
     takeChanges,

@@ -38,6 +38,7 @@ interface BenchCliOptions {
   storeWait: number;
   warmup: number;
   splitRoles?: boolean;
+  rules?: boolean;
   kafkaNodes?: '1' | '3';
   reconnectMax: number;
   fault: FaultSpec[];
@@ -51,6 +52,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--rate <r>', 'messages per second per device', positiveNumber, 20)
     .option('--duration <s>', 'seconds of load', positiveNumber, 30)
     .addOption(new Option('--qos <q>', 'MQTT QoS').choices(['0', '1']).default('1'))
+    .option('--rules', 'run 10 rules (bench/rules.ts) in a rules process of their own; report its CPU per message and the alert latency (reading published → alert on the alerts topic)')
     .option('--json <file>', 'write the results as JSON (DESIGN §2)')
     .option('--baseline <name>', 'also measure mosquitto (pub→sub QoS 1) and/or kafka (raw kafkajs); repeatable', collectBaseline, [])
     .option('--kafka <brokers>', 'Kafka brokers (default: KAFKA_BROKERS)')
@@ -119,6 +121,7 @@ export function registerBenchCommand(program: Command): void {
           storeWaitS: options.storeWait,
           warmupS: Math.min(options.warmup, options.duration / 4),
           splitRoles: options.splitRoles === true,
+          rules: options.rules === true,
         },
         log,
         (p) => {

@@ -1,7 +1,8 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { type Command, Option } from 'commander';
-import { createLogger } from '../../core/logger.js';
+import { createLogger, type Logger } from '../../core/logger.js';
+import { rulesFilePath } from '../../core/config.js';
 import { isSluiceError } from '../../core/errors.js';
 import { createDeviceRegistry } from '../../gateway/registry.js';
 import { configOrExit, positiveInt } from '../common.js';
@@ -37,6 +38,24 @@ async function demoDevices(dataDir: string, count: number): Promise<DeviceCreden
   return ids.map((id) => ({ id, secret: known[id]!.secret }));
 }
 
+/**
+ * The demo starts with the example rules (rules/examples/demo-rules.yaml, shipped beside dist/) when there is no
+ * rules file yet, so the Alerts view fills within a minute of the first start. An existing file is left alone.
+ */
+async function seedDemoRules(path: string, log: Logger): Promise<void> {
+  if (await access(path).then(() => true, () => false)) return;
+  // From the sources (cli/commands/) and from the build (dist/cli/commands/) the examples are at the project root.
+  for (const candidate of ['../../rules/examples/demo-rules.yaml', '../../../rules/examples/demo-rules.yaml']) {
+    const example = await readFile(new URL(candidate, import.meta.url), 'utf8').catch(() => undefined);
+    if (example === undefined) continue;
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, example);
+    log.info({ path }, 'wrote the example rules for the demo fleet; edit the file to change them, the change applies at once');
+    return;
+  }
+  log.warn('the example rules were not found: the demo runs without rules');
+}
+
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
@@ -51,6 +70,7 @@ export function registerDemoCommand(program: Command): void {
       const log = logger.child({ module: 'demo' });
       let running: Awaited<ReturnType<typeof startSluice>>;
       try {
+        await seedDemoRules(rulesFilePath(config), log);
         running = await startSluice(config, new Set(ROLES), logger);
       } catch (error) {
         log.fatal({ err: error, code: isSluiceError(error) ? error.code : undefined }, 'start-up failed');

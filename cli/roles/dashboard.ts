@@ -1,4 +1,6 @@
+import type { RulesReport } from '../../core/alerts.js';
 import { createFleetState, mergeByPoint } from '../../core/fleet-state.js';
+import { encodeAlert } from '../../core/records.js';
 import { createKafkaLagSource } from '../../core/streams/kafka-lag.js';
 import { createEmbeddedLagSource } from '../../core/streams/embedded.js';
 import type { ConsumerLagSource, ReadingQuery, Writer } from '../../core/seams.js';
@@ -10,8 +12,15 @@ import type { Role, RunningSluice, Services } from './shared.js';
 /**
  * The dashboard: the live feed (every instance reads the whole stream), the fleet state it fills, consumer lag,
  * and the HTTP API, web app and socket.io on one port, with health, readiness and metrics (ops.ts) beside them.
+ * Alert acknowledgements go to the alerts stream through a producer of its own; `rulesReport` is the rules role's,
+ * when it runs in this process.
  */
-export async function startDashboardRole(services: Services, roles: ReadonlySet<Role>, writer: Writer | undefined): Promise<Partial<RunningSluice>> {
+export async function startDashboardRole(
+  services: Services,
+  roles: ReadonlySet<Role>,
+  writer: Writer | undefined,
+  rulesReport?: () => RulesReport,
+): Promise<Partial<RunningSluice>> {
   const { config, production, kafka, logger, metrics, memoryStore, closers } = services;
   const fleet = createFleetState({
     windowMs: config.LIVE_WINDOW_MINUTES * 60_000,
@@ -20,8 +29,14 @@ export async function startDashboardRole(services: Services, roles: ReadonlySet<
   });
   // The dashboard is created before the live feed starts, so the live feed's warm-up already reaches it.
   const liveFeed = createLiveFeed({ warmWindowMs: config.LIVE_WINDOW_MINUTES * 60_000 }, { bus: services.bus, fleet, logger, metrics });
-  const lag: ConsumerLagSource = production ? createKafkaLagSource(kafka, { groups: [{ groupId: kafka.writerGroupId, stream: 'telemetry' }] }) : createEmbeddedLagSource();
+  // The rules group only where the rules run: elsewhere it may not exist, and a group that never committed reads as
+  // the whole topic behind.
+  const lagGroups = [{ groupId: kafka.writerGroupId, stream: 'telemetry' as const }, ...(roles.has('rules') ? [{ groupId: kafka.rulesGroupId, stream: 'telemetry' as const }] : [])];
+  const lag: ConsumerLagSource = production ? createKafkaLagSource(kafka, { groups: lagGroups }) : createEmbeddedLagSource();
   closers.add('consumer-lag', () => lag.close());
+  // Opened before the dashboard, so it closes after it: no acknowledgement is left without a producer.
+  const alertProducer = await services.bus.createProducer();
+  closers.add('alert-producer', () => alertProducer.close());
   const readings = (query: ReadingQuery) => (memoryStore ? mergeByPoint(memoryStore.query(query), fleet.query(query), query.limit) : fleet.query(query));
   const dashboard = await createDashboard(
     {
@@ -31,10 +46,26 @@ export async function startDashboardRole(services: Services, roles: ReadonlySet<
       token: config.DASHBOARD_TOKEN,
       mode: config.mode,
       roles: [...roles],
+      rulesGroupId: kafka.rulesGroupId,
       authFailureBudget: config.AUTH_FAILURE_BUDGET,
       authFailureRefillMs: config.AUTH_FAILURE_REFILL_MS,
     },
-    { metrics, fleet, liveFeed, logger, readiness: services.readiness, ops: opsRoutes(services), lag, readings, ...(writer ? { writerStatus: writer.status } : {}) },
+    {
+      metrics,
+      fleet,
+      liveFeed,
+      logger,
+      readiness: services.readiness,
+      ops: opsRoutes(services),
+      lag,
+      readings,
+      async acknowledge(transition) {
+        await alertProducer.send('alerts', [encodeAlert(transition)]);
+        metrics.alertTransitions.inc({ rule: transition.ruleId, severity: transition.severity, transition: transition.transition });
+      },
+      ...(writer ? { writerStatus: writer.status } : {}),
+      ...(rulesReport ? { rules: rulesReport } : {}),
+    },
   );
   closers.add('dashboard', () => dashboard.close());
   await liveFeed.start();

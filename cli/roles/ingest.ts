@@ -6,13 +6,14 @@ import type { BridgeThreadInput } from '../../bridge/bridge-protocol.js';
 import { createNormalizeOptions } from '../../bridge/normalize/index.js';
 import { createGateway, type GatewayOptions } from '../../gateway/gateway.js';
 import { createDeviceRegistry } from '../../gateway/registry.js';
+import { createAlertCommands } from '../../gateway/alert-commands.js';
 import type { Config } from '../../core/config.js';
 import type { RunningSluice, Services } from './shared.js';
 import type { BridgeThreadData } from './ingest-thread.js';
 
 /**
  * Ingest: the bridge (normalize, batch, produce; on its own thread in production with BRIDGE_THREAD) and, unless
- * this process is a bridge alone, the MQTT gateway in front of it.
+ * this process is a bridge alone, the MQTT gateway in front of it, which also hands devices their own alerts.
  */
 export async function startIngestRole(services: Services, withGateway: boolean): Promise<Partial<RunningSluice>> {
   const { config, production, logger, metrics, closers } = services;
@@ -40,6 +41,9 @@ export async function startIngestRole(services: Services, withGateway: boolean):
 
   const gateway = await createGateway(gatewayOptions(config), { bridge, registry: createDeviceRegistry(config.DATA_DIR), logger, metrics });
   closers.add('gateway', () => gateway.close());
+  const alertCommands = createAlertCommands({ bus: services.bus, send: gateway.sendCommand, logger, metrics });
+  await alertCommands.start();
+  closers.add('alert-commands', () => alertCommands.close());
   const ports = await gateway.listen();
   services.readiness.push({ name: 'mqtt', check: async () => gateway.listening() });
   return {

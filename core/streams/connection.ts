@@ -19,11 +19,13 @@ export interface KafkaConnection {
   readonly compression: 'none' | 'gzip';
   /** The store writer's consumer group (writerGroupId). */
   readonly writerGroupId: string;
+  /** The rules stage's consumer group (rulesGroupId). */
+  readonly rulesGroupId: string;
 }
 
 export type KafkaConnectionConfig = Pick<
   Config,
-  'kafkaBrokers' | 'KAFKA_CLIENT_ID' | 'KAFKA_TOPIC_PREFIX' | 'KAFKA_PARTITIONS' | 'KAFKA_REPLICATION_FACTOR' | 'KAFKA_COMPRESSION' | 'KAFKA_WRITER_GROUP'
+  'kafkaBrokers' | 'KAFKA_CLIENT_ID' | 'KAFKA_TOPIC_PREFIX' | 'KAFKA_PARTITIONS' | 'KAFKA_REPLICATION_FACTOR' | 'KAFKA_COMPRESSION' | 'KAFKA_WRITER_GROUP' | 'KAFKA_RULES_GROUP'
 >;
 
 /** The one place Kafka settings are read from the configuration; frozen, like the configuration itself. */
@@ -36,6 +38,7 @@ export function kafkaConnectionFrom(config: KafkaConnectionConfig): KafkaConnect
     replicationFactor: config.KAFKA_REPLICATION_FACTOR,
     compression: config.KAFKA_COMPRESSION,
     writerGroupId: writerGroupId(config),
+    rulesGroupId: rulesGroupId(config),
   });
 }
 
@@ -47,6 +50,11 @@ export function kafkaConnectionFrom(config: KafkaConnectionConfig): KafkaConnect
  */
 export function writerGroupId(config: Pick<Config, 'KAFKA_CLIENT_ID' | 'KAFKA_TOPIC_PREFIX' | 'KAFKA_WRITER_GROUP'>): string {
   return config.KAFKA_WRITER_GROUP ?? `${config.KAFKA_CLIENT_ID}-${config.KAFKA_TOPIC_PREFIX}-writer`;
+}
+
+/** The rules stage's consumer group: per deployment, like the writer's (writerGroupId). */
+export function rulesGroupId(config: Pick<Config, 'KAFKA_CLIENT_ID' | 'KAFKA_TOPIC_PREFIX' | 'KAFKA_RULES_GROUP'>): string {
+  return config.KAFKA_RULES_GROUP ?? `${config.KAFKA_CLIENT_ID}-${config.KAFKA_TOPIC_PREFIX}-rules`;
 }
 
 /** A stream's topic in Kafka (DESIGN §2: `{prefix}.telemetry`, …). */

@@ -36,6 +36,8 @@ interface Partition {
 interface Group {
   committed: Map<string, number>; // `${stream}:${partition}` → next offset to read
   members: Set<EmbeddedConsumerState>;
+  /** Streams a consumer of this group was created for: only these does the group hold back from trimming. */
+  streams: Set<StreamName>;
 }
 
 interface EmbeddedConsumerState {
@@ -85,7 +87,11 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): StreamBus {
     const p = partitionOf(stream, index);
     let lowestCommitted = endOffset(stream, index);
     for (const group of groups.values()) {
-      lowestCommitted = Math.min(lowestCommitted, group.committed.get(slot(stream, index)) ?? p.base);
+      const committed = group.committed.get(slot(stream, index));
+      if (committed !== undefined) lowestCommitted = Math.min(lowestCommitted, committed);
+      // Only a group that reads this stream holds its records back: one that never reads it (the writer's group and
+      // the events stream) would hold them forever, and producers would wait for good once the partition is full.
+      else if (group.streams.has(stream)) lowestCommitted = p.base;
     }
     const removable = Math.min(lowestCommitted - p.base, p.records.length - Math.floor(maxRecords / 2));
     if (removable > 0) {
@@ -139,6 +145,7 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): StreamBus {
     let stopped = false;
     let loop: Promise<void> | undefined;
     const group = consumerOptions.groupId ? groupFor(consumerOptions.groupId) : undefined;
+    for (const stream of consumerOptions.streams) group?.streams.add(stream);
 
     function startPosition(stream: StreamName, index: number): number {
       const p = partitionOf(stream, index);
@@ -249,23 +256,23 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): StreamBus {
   function groupFor(groupId: string): Group {
     let group = groups.get(groupId);
     if (!group) {
-      group = { committed: new Map(), members: new Set() };
+      group = { committed: new Map(), members: new Set(), streams: new Set() };
       groups.set(groupId, group);
     }
     return group;
   }
 
-  /** Round-robin assignment, like Kafka's RoundRobinAssignor, redone whenever a member joins or leaves. */
+  /**
+   * Partition N of every stream to member N mod members, redone whenever a member joins or leaves: round-robin over
+   * the partitions, as Kafka's RoundRobinAssignor deals them for one stream, and co-partitioned across streams, as
+   * the rules stage asks of Kafka (`copartitioned`).
+   */
   function rebalance(group: Group, streamNames: StreamName[]): void {
     const members = [...group.members];
     for (const member of members) member.assigned.clear();
     if (members.length === 0) return;
-    let next = 0;
     for (const stream of streamNames) {
-      for (let index = 0; index < partitionCount; index++) {
-        members[next % members.length]!.assigned.add(slot(stream, index));
-        next++;
-      }
+      for (let index = 0; index < partitionCount; index++) members[index % members.length]!.assigned.add(slot(stream, index));
     }
     for (const member of members) member.wake();
   }
@@ -309,6 +316,12 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): StreamBus {
       };
     },
     createConsumer,
+    async readPartitions(stream, partitions, onRecords) {
+      for (const index of partitions) {
+        const records = partitionOf(stream, index).records.slice();
+        if (records.length > 0) await onRecords(records);
+      }
+    },
     async ping() {
       return !closed;
     },

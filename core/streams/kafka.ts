@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import { acknowledgedBeforeFailure } from './kafkajs-patches.js';
 import { sluiceError, ErrorCodes } from '../errors.js';
 import type {
+  ConsumedRecord,
   HistoryProgress,
   HistoryRange,
   BatchHandler,
@@ -13,10 +14,11 @@ import type {
   StreamName,
   StreamProducer,
 } from '../seams.js';
-import { STREAM_NAMES } from '../seams.js';
+import { COMPACTED_STREAMS, STREAM_NAMES } from '../seams.js';
 import { murmur2, partitionForKey } from '../murmur2.js';
 import type { StreamAssignment } from '../seams.js';
 import { inspectGroupJoin } from './kafka-group.js';
+import { copartitionedAssigner } from './kafka-assigner.js';
 import { topicName, type KafkaConnection } from './connection.js';
 
 /** A KafkaConnection (kafkaConnectionFrom) and a logger; compression defaults to none. */
@@ -55,6 +57,7 @@ export function createKafkaBus(options: KafkaBusOptions): StreamBus {
     async ensureStreams() {
       const client = await connectedAdmin();
       const wanted = STREAM_NAMES.map((s) => topicName(options.topicPrefix, s));
+      const compacted = new Set([...COMPACTED_STREAMS].map((s) => topicName(options.topicPrefix, s)));
       // With three or more replicas an acknowledged record is on at least two brokers, and only an in-sync replica
       // may become leader (Kafka's default, set here so a broker-wide override cannot silently lose acknowledged data).
       const configEntries =
@@ -72,7 +75,12 @@ export function createKafkaBus(options: KafkaBusOptions): StreamBus {
         if (missing.length > 0) {
           await client.createTopics({
             waitForLeaders: true,
-            topics: missing.map((topic) => ({ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor, configEntries })),
+            topics: missing.map((topic) => ({
+              topic,
+              numPartitions: options.partitions,
+              replicationFactor: options.replicationFactor,
+              configEntries: compacted.has(topic) ? [...configEntries, { name: 'cleanup.policy', value: 'compact' }] : configEntries,
+            })),
           });
         }
         // Leaders known for every partition, or this throws a retriable error and we try again.
@@ -138,6 +146,19 @@ export function createKafkaBus(options: KafkaBusOptions): StreamBus {
         sendBatch,
         close,
       };
+    },
+
+    async readPartitions(stream, partitions, onRecords) {
+      const topic = topicName(options.topicPrefix, stream);
+      const client = await connectedAdmin();
+      const offsets = await whileRetriable(() => client.fetchTopicOffsets(topic));
+      const wanted = new Set(partitions);
+      // A compacted topic's first offsets may be gone (low > 0), and a compacted range may hold gaps: reading
+      // from low up to the high watermark as of now covers every key's newest record.
+      const ranges = new Map(
+        offsets.filter((o) => wanted.has(o.partition) && BigInt(o.low) < BigInt(o.high)).map((o) => [o.partition, { start: BigInt(o.low), end: BigInt(o.high) }]),
+      );
+      await readRanges(kafka, `${options.clientId}-restore-${process.pid}-${Math.random().toString(36).slice(2, 10)}`, topic, ranges, onRecords);
     },
 
     createConsumer(consumerOptions: ConsumerOptions): StreamConsumer {
@@ -294,6 +315,7 @@ function createKafkaStreamConsumer(
       // kafkajs restarts the whole fetch loop (every broker's partitions) after a fetch from a broker that died, and
       // waits longer each time: capped low, reading resumes within 2 s of the partition's new leader being known.
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 2000 },
+      ...(consumerOptions.copartitioned ? { partitionAssigners: [copartitionedAssigner] } : {}),
     });
     consumer = current;
     // Group changes are rare and explain pauses, so they are logged.
@@ -503,35 +525,56 @@ export async function readKafkaHistory(
   } finally {
     await admin.disconnect();
   }
-  const pending = new Set([...starts].filter(([partition, start]) => start < ends.get(partition)!).map(([partition]) => partition));
+  const ranges = new Map([...starts].filter(([partition, start]) => start < ends.get(partition)!).map(([partition, start]) => [partition, { start, end: ends.get(partition)! }]));
   const progress: HistoryProgress = { total: 0, read: 0 };
-  for (const partition of pending) progress.total += Number(ends.get(partition)! - starts.get(partition)!);
+  for (const { start, end } of ranges.values()) progress.total += Number(end - start);
   onProgress({ ...progress });
-  if (pending.size === 0) return progress;
+  await readRanges(kafka, `${options.clientId}-replay-${process.pid}-${Date.now()}`, topic, ranges, async (records) => {
+    progress.read += records.length;
+    const wanted = records
+      .map((r) => ({ key: r.key, value: r.value, timestamp: r.timestamp }))
+      .filter((r) => r.timestamp >= range.fromTs && r.timestamp < range.toTs && (!range.keys || range.keys.has(r.key)));
+    if (wanted.length > 0) await onRecords(wanted);
+    onProgress({ ...progress });
+  });
+  return progress;
+}
 
-  const consumer = kafka.consumer({ groupId: `${options.clientId}-replay-${process.pid}-${Date.now()}`, allowAutoTopicCreation: false });
+/**
+ * Reads [start, end) of each partition once, with a throwaway group that never commits (kafkajs cannot read
+ * without a group), and resolves when every range is read.
+ */
+async function readRanges(
+  kafka: Kafka,
+  groupId: string,
+  topic: string,
+  ranges: ReadonlyMap<number, { start: bigint; end: bigint }>,
+  onRecords: (records: ConsumedRecord[]) => void | Promise<void>,
+): Promise<void> {
+  const pending = new Set(ranges.keys());
+  if (pending.size === 0) return;
+  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     consumer.on(consumer.events.GROUP_JOIN, () => {
-      for (const [partition, offset] of starts) consumer.seek({ topic, partition, offset: offset.toString() });
+      for (const [partition, { start }] of ranges) consumer.seek({ topic, partition, offset: start.toString() });
     });
     await new Promise<void>((resolve, reject) => {
       consumer
         .run({
           autoCommit: false,
           eachBatch: async ({ batch, heartbeat }) => {
-            if (!pending.has(batch.partition)) return;
-            const end = ends.get(batch.partition)!;
-            const inRange = batch.messages.filter((m) => BigInt(m.offset) < end);
-            progress.read += inRange.length;
-            const wanted = inRange
-              .map((m) => ({ key: m.key?.toString('utf8') ?? '', value: m.value ?? Buffer.alloc(0), timestamp: Number(m.timestamp) }))
-              .filter((r) => r.timestamp >= range.fromTs && r.timestamp < range.toTs && (!range.keys || range.keys.has(r.key)));
-            if (wanted.length > 0) await onRecords(wanted);
-            onProgress({ ...progress });
+            const range = ranges.get(batch.partition);
+            if (!range || !pending.has(batch.partition)) return;
+            const inRange = batch.messages.filter((m) => BigInt(m.offset) >= range.start && BigInt(m.offset) < range.end);
+            if (inRange.length > 0) {
+              await onRecords(
+                inRange.map((m) => ({ key: m.key?.toString('utf8') ?? '', value: m.value ?? Buffer.alloc(0), partition: batch.partition, offset: m.offset, timestamp: Number(m.timestamp) })),
+              );
+            }
             await heartbeat();
-            if (BigInt(batch.lastOffset()) + 1n >= end) {
+            if (BigInt(batch.lastOffset()) + 1n >= range.end) {
               pending.delete(batch.partition);
               if (pending.size === 0) resolve();
             }
@@ -542,5 +585,4 @@ export async function readKafkaHistory(
   } finally {
     await consumer.disconnect();
   }
-  return progress;
 }

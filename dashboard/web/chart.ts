@@ -1,4 +1,5 @@
 import type uPlot from 'uplot';
+import type { Severity } from '../protocol.js';
 
 /** Axis settings shared by every chart: theme colours from CSS variables, whole seconds on the time axis. */
 
@@ -28,4 +29,11 @@ export function axes(valueAxisSize: number): uPlot.Axis[] {
     },
     { ...base, size: valueAxisSize },
   ];
+}
+
+const SEVERITY_FALLBACK: Record<Severity, string> = { info: '#2563eb', warning: '#d97706', critical: '#dc2626' };
+
+/** The colour of a severity, as the stylesheet defines it (`--sev-<severity>`). */
+export function severityColor(severity: Severity): string {
+  return themeColor(`--sev-${severity}`, SEVERITY_FALLBACK[severity]);
 }

@@ -1,6 +1,9 @@
 import uPlot from 'uplot';
-import type { DeadLetterSummary, DeviceEventMessage, FleetRow, LiveReading, ReadingValue } from '../protocol.js';
-import { axes, themeColor } from './chart.js';
+import type { AlertTransition, DeadLetterSummary, DeviceEventMessage, FleetRow, LiveReading, ReadingValue, RulesReport } from '../protocol.js';
+import { ackName, handleAckClicks, renderAlertRows, type AlertRow } from './alert-row.js';
+import type { AlertStore } from './alert-store.js';
+import { alertSpans } from './alert-text.js';
+import { axes, severityColor, themeColor } from './chart.js';
 import { BLANK, mergeNewestFirst, reloadSince } from './connection.js';
 import type { FleetStore } from './fleet-store.js';
 import { formatAge, formatRate, formatTime, formatValue, h, numeric, setText, unitLabel } from './format.js';
@@ -12,6 +15,10 @@ import type { View } from './view.js';
  * One device: a live uPlot chart per numeric metric, filled at once from the recent window
  * (`GET /api/devices/:id/readings`) and then moved by the `device:<id>` room's batches; its recent status
  * events and dead letters. Every buffer is bounded (points per metric, list lengths).
+ *
+ * Its alerts: the open ones (with an acknowledge button) and the rules behind them, and on each chart a band
+ * over the time an alert of that metric (or of the whole device: silence, offline, counts) was open, with a line
+ * at its raise and a dashed one at its clear.
  */
 
 const WINDOW_MS = 15 * 60_000;
@@ -33,7 +40,7 @@ interface Series {
   plot?: uPlot;
 }
 
-export function deviceView(deviceId: string, store: FleetStore, live: Live): View {
+export function deviceView(deviceId: string, store: FleetStore, alerts: AlertStore, live: Live): View {
   const room = `device:${deviceId}`;
   const series = new Map<string, Series>();
   const events: DeviceEventMessage[] = [];
@@ -49,6 +56,11 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
   let off: (() => void) | undefined;
   let resize: ResizeObserver | undefined;
   let clock: number | undefined;
+  let stopAlerts: (() => void) | undefined;
+  let alertsVersion = -1;
+  let rules: RulesReport | undefined;
+  /** This device's alerts open at some time in the chart window, refreshed when the alert store changes. */
+  let windowAlerts: AlertTransition[] = [];
 
   const title = h('h1', { class: 'device-title mono' }, deviceId);
   const statusBadge = h('span', { class: 'status-badge', id: 'device-status' }, h('span', { class: 'dot' }), h('span', { class: 'status-text' }, 'unknown'));
@@ -61,6 +73,12 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
     h('div', { class: 'device-head-main' }, title, statusBadge),
     h('div', { class: 'device-head-stats' }, rate, seen),
   );
+  const alertRows = new Map<string, AlertRow>();
+  const alertList = h('ol', { class: 'alert-list', id: 'device-alerts' });
+  const alertsEmpty = h('li', { class: 'alert-empty' }, 'No open alerts on this device.');
+  const rulesLine = h('p', { class: 'muted small', id: 'device-rules' });
+  const alertPanel = h('section', { class: 'panel alert-panel device-alerts' }, h('h2', {}, 'Alerts'), alertList, rulesLine);
+  handleAckClicks(alertPanel, alerts, ackName);
   const charts = h('div', { class: 'charts', id: 'charts' });
   const loading = h('p', { class: 'muted', id: 'charts-loading' }, 'Loading the recent window…');
   const others = h('div', { class: 'other-values' });
@@ -72,7 +90,7 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
     h('section', { class: 'panel' }, h('h2', {}, 'Status events'), eventList),
     h('section', { class: 'panel' }, h('h2', {}, 'Dead letters'), deadList),
   );
-  const root = h('section', { class: 'view device-view' }, head, loading, charts, others, panels);
+  const root = h('section', { class: 'view device-view' }, head, alertPanel, loading, charts, others, panels);
 
   const loop = createRenderLoop(RENDER_MS, render);
 
@@ -129,6 +147,9 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
       h('header', {}, h('h3', {}, s.metric), valueEl),
     );
     charts.append(card);
+    // Before the plot: its first draw already marks alerts on the card.
+    s.card = card;
+    s.value = valueEl;
     const accent = themeColor('--accent', '#2563eb');
     const width = Math.max(200, card.clientWidth - 24);
     s.plot = new uPlot(
@@ -140,12 +161,82 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
         scales: { x: { time: true } },
         axes: axes(56),
         series: [{}, { label: s.metric, stroke: accent, width: 1.5, fill: `${accent}1a`, points: { show: false } }],
+        hooks: { draw: [(u) => drawAlertMarks(u, s)] },
       },
       [s.xs, s.ys],
       card,
     );
-    s.card = card;
-    s.value = valueEl;
+  }
+
+  /** Bands and lines for the alerts of this chart's metric, or of the device as a whole, over the plotted range. */
+  function drawAlertMarks(u: uPlot, s: Series): void {
+    const min = u.scales.x?.min;
+    const max = u.scales.x?.max;
+    if (min === undefined || max === undefined || !s.card) return;
+    const relevant = windowAlerts.filter((a) => a.metric === undefined || a.metric === s.metric);
+    const spans = alertSpans(relevant, min * 1000, max * 1000);
+    s.card.dataset.alertMarks = String(spans.length);
+    if (spans.length === 0) return;
+    const { ctx, bbox } = u;
+    const ratio = window.devicePixelRatio || 1;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(bbox.left, bbox.top, bbox.width, bbox.height);
+    ctx.clip();
+    for (const span of spans) {
+      const color = severityColor(span.severity);
+      const x0 = u.valToPos(span.start / 1000, 'x', true);
+      const x1 = u.valToPos(span.end / 1000, 'x', true);
+      ctx.globalAlpha = 0.12;
+      ctx.fillStyle = color;
+      ctx.fillRect(x0, bbox.top, Math.max(1, x1 - x0), bbox.height);
+      ctx.globalAlpha = 0.9;
+      ctx.strokeStyle = color;
+      ctx.lineWidth = 1.5 * ratio;
+      // A solid line at the raise, a dashed one at the clear.
+      const marks: { at: number | undefined; dash: number[] }[] = [
+        { at: span.raise, dash: [] },
+        { at: span.clear, dash: [4 * ratio, 3 * ratio] },
+      ];
+      for (const { at, dash } of marks) {
+        if (at === undefined) continue;
+        const x = Math.round(u.valToPos(at / 1000, 'x', true)) + 0.5;
+        ctx.setLineDash(dash);
+        ctx.beginPath();
+        ctx.moveTo(x, bbox.top);
+        ctx.lineTo(x, bbox.top + bbox.height);
+        ctx.stroke();
+      }
+    }
+    ctx.restore();
+  }
+
+  function renderAlerts(): void {
+    const now = Date.now();
+    if (alertsVersion !== alerts.version) {
+      alertsVersion = alerts.version;
+      windowAlerts = alerts.book.list({ state: 'all', device: deviceId, since: now + store.skewMs - WINDOW_MS });
+      // Marks follow the alerts, not only new readings.
+      for (const s of series.values()) s.plot?.redraw(false, false);
+    }
+    const open = windowAlerts.filter((a) => a.state === 'open');
+    renderAlertRows(alertList, alertRows, open, now, { showDevice: false, empty: alertsEmpty });
+    const openRules = [...new Set(open.map((a) => a.ruleId))];
+    const ruleText = (id: string) => {
+      const rule = rules?.rules.find((r) => r.id === id);
+      return rule ? `${id} (${rule.condition})` : id;
+    };
+    const loaded = rules ? ` · ${rules.rules.length} ${rules.rules.length === 1 ? 'rule' : 'rules'} loaded` : '';
+    setText(rulesLine, openRules.length > 0 ? `Open on ${openRules.length === 1 ? 'rule' : 'rules'}: ${openRules.map(ruleText).join(', ')}${loaded}` : `No rule has an open alert here${loaded}`);
+  }
+
+  /** This device's alerts in the window (cleared ones too, for the chart marks), and the rules when they run here. */
+  async function loadAlerts(): Promise<void> {
+    await alerts.fetch({ state: 'all', device: deviceId, since: Date.now() + store.skewMs - WINDOW_MS }).catch(() => undefined);
+    const response = await fetch('/api/rules', { cache: 'no-store' }).catch(() => undefined);
+    if (mounted && response?.ok) rules = (await response.json()) as RulesReport;
+    alertsVersion = -1;
+    loop.request();
   }
 
   function renderCharts(): void {
@@ -200,6 +291,7 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
 
   function render(): void {
     renderHead();
+    renderAlerts();
     if (loaded) renderCharts();
     renderLists();
   }
@@ -247,7 +339,7 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
     reloading = true;
     try {
       await live.join(room);
-      if (mounted) await load();
+      if (mounted) await Promise.all([load(), loadAlerts()]);
     } catch (error) {
       loadFailed(error);
     } finally {
@@ -298,6 +390,8 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
       // Join before loading, so nothing falls between the recent window and the first live batch.
       void live.join(room);
       void load().catch(loadFailed);
+      stopAlerts = alerts.subscribe(() => loop.request());
+      void loadAlerts();
       resize = new ResizeObserver(() => {
         for (const s of series.values()) {
           if (s.plot && s.card) s.plot.setSize({ width: Math.max(200, s.card.clientWidth - 24), height: 180 });
@@ -314,6 +408,7 @@ export function deviceView(deviceId: string, store: FleetStore, live: Live): Vie
       mounted = false;
       live.leave(room);
       off?.();
+      stopAlerts?.();
       loop.cancel();
       resize?.disconnect();
       if (clock !== undefined) clearInterval(clock);

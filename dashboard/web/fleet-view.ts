@@ -1,3 +1,4 @@
+import type { AlertStore } from './alert-store.js';
 import type { DeviceRowState, FleetStore } from './fleet-store.js';
 import { SPARK_POINTS } from './fleet-store.js';
 import { liveText } from './connection.js';
@@ -8,6 +9,7 @@ import type { View } from './view.js';
 /**
  * The fleet table: virtualized (only the rows in view exist in the DOM, recycled while scrolling), redrawn
  * at most every RENDER_MS, with fixed row height and fixed column widths so nothing moves when numbers change.
+ * A device with an open alert carries a marker beside its id: coloured by the worst, with the count.
  */
 
 const ROW_HEIGHT = 44;
@@ -21,6 +23,7 @@ type StatusFilter = 'all' | 'online' | 'offline';
 interface RowElements {
   root: HTMLAnchorElement;
   id: HTMLElement;
+  alertMark: HTMLElement;
   status: HTMLElement;
   statusText: HTMLElement;
   rate: HTMLElement;
@@ -34,13 +37,14 @@ interface RowElements {
 const collator = new Intl.Collator('en', { numeric: true });
 const statusRank: Record<string, number> = { online: 0, unknown: 1, offline: 2 };
 
-export function fleetView(store: FleetStore): View {
+export function fleetView(store: FleetStore, alerts: AlertStore): View {
   let sortKey: SortKey = 'id';
   let sortDir: 1 | -1 = 1;
   let filter: StatusFilter = 'all';
   let search = '';
   const pool: RowElements[] = [];
   let lastVersion = -1;
+  let lastAlertVersion = -1;
   let lastOrderKey = '';
   let ordered: DeviceRowState[] = [];
   let clock: number | undefined;
@@ -79,15 +83,16 @@ export function fleetView(store: FleetStore): View {
   const loop = createRenderLoop(RENDER_MS, render);
 
   function createRow(): RowElements {
-    const id = h('span', { class: 'cell c-id mono' });
+    const id = h('span', { class: 'id-text' });
+    const alertMark = h('span', { class: 'alert-mark num', hidden: '' });
     const statusText = h('span', { class: 'status-text' });
     const status = h('span', { class: 'cell c-status' }, h('span', { class: 'dot' }), statusText);
     const rate = h('span', { class: 'cell c-rate num' });
     const values = h('span', { class: 'cell c-values' });
     const canvas = h('canvas', { class: 'spark', width: '96', height: '24', 'aria-hidden': 'true' });
-    const rootEl = h('a', { class: 'row', role: 'row' }, id, status, rate, values, h('span', { class: 'cell c-spark' }, canvas));
+    const rootEl = h('a', { class: 'row', role: 'row' }, h('span', { class: 'cell c-id mono' }, id, alertMark), status, rate, values, h('span', { class: 'cell c-spark' }, canvas));
     scroller.append(rootEl);
-    return { root: rootEl, id, status, statusText, rate, values, canvas, sparkVersion: -1, valuesKey: '' };
+    return { root: rootEl, id, alertMark, status, statusText, rate, values, canvas, sparkVersion: -1, valuesKey: '' };
   }
 
   function compare(a: DeviceRowState, b: DeviceRowState): number {
@@ -180,6 +185,7 @@ export function fleetView(store: FleetStore): View {
   function render(): void {
     const rows = order();
     const now = Date.now() + store.skewMs;
+    const openAlerts = alerts.byDevice();
     spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
     empty.hidden = store.rows.size > 0;
 
@@ -215,6 +221,14 @@ export function fleetView(store: FleetStore): View {
         el.valuesKey = '\u0001';
       }
       if (el.root.dataset.status !== row.status) el.root.dataset.status = row.status;
+      const open = openAlerts.get(row.id);
+      el.alertMark.hidden = open === undefined;
+      if (open) {
+        setText(el.alertMark, `▲ ${open.count}`);
+        el.alertMark.dataset.severity = open.worst;
+        el.alertMark.title = `${open.count} open ${open.count === 1 ? 'alert' : 'alerts'}, worst: ${open.worst}`;
+      }
+      el.root.dataset.alert = open?.worst ?? '';
       const since = row.statusSince !== undefined ? ` · ${formatAge(now - row.statusSince)}` : '';
       setText(el.statusText, `${row.status}${since}`);
       // Rates are blanked while the link is down: a stale "3.0" looks exactly like a current one.
@@ -224,6 +238,7 @@ export function fleetView(store: FleetStore): View {
       el.deviceId = row.id;
     }
     lastVersion = store.version;
+    lastAlertVersion = alerts.version;
   }
 
   function setSort(key: SortKey): void {
@@ -278,7 +293,7 @@ export function fleetView(store: FleetStore): View {
       loop.request();
     },
     changed() {
-      if (store.version !== lastVersion) loop.request();
+      if (store.version !== lastVersion || alerts.version !== lastAlertVersion) loop.request();
     },
     unmount() {
       loop.cancel();

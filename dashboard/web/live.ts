@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
-import type { DeviceEventMessage, FleetFrame, ReadingsFrame, DeadLetterSummary } from '../protocol.js';
+import type { AlertsSnapshot, AlertTransition, DeviceEventMessage, FleetFrame, ReadingsFrame, DeadLetterSummary } from '../protocol.js';
 import { createBackoff, STABLE_CONNECTION_MS, type LinkState } from './connection.js';
 
 /** One socket.io connection for the whole page; views subscribe to rooms through it. Contract: ../live-socket.ts. */
@@ -10,6 +10,10 @@ export interface LiveHandlers {
   readings?(frame: ReadingsFrame): void;
   deadLetters?(frame: { deviceId: string; deadLetters: DeadLetterSummary[] }): void;
   deviceEvent?(event: DeviceEventMessage): void;
+  /** Every open alert, sent by the server on each connect. */
+  alertsSnapshot?(snapshot: AlertsSnapshot): void;
+  /** One alert transition, as it happens. */
+  alert?(transition: AlertTransition): void;
   /** The link changed; also called once with the current state when the handlers are added. */
   connection?(state: LinkState): void;
 }
@@ -141,6 +145,14 @@ export function connectLive(): Live {
   socket.on('device-event', (event: DeviceEventMessage) => {
     sawData();
     each((h) => h.deviceEvent?.(event));
+  });
+  socket.on('alerts', (snapshot: AlertsSnapshot) => {
+    sawData();
+    each((h) => h.alertsSnapshot?.(snapshot));
+  });
+  socket.on('alert', (transition: AlertTransition) => {
+    sawData();
+    each((h) => h.alert?.(transition));
   });
 
   // Fleet frames are volatile: a dropped one is healed by a fresh snapshot now and then.

@@ -1,5 +1,8 @@
 import 'uplot/dist/uPlot.min.css';
 import './styles.css';
+import { createAlertStore } from './alert-store.js';
+import { countsText } from './alert-text.js';
+import { alertsView } from './alerts-view.js';
 import { describeLostLink, type LinkState } from './connection.js';
 import { deviceView } from './device-view.js';
 import { createFleetStore } from './fleet-store.js';
@@ -8,15 +11,18 @@ import { connectLive } from './live.js';
 import { pipelineView } from './pipeline-view.js';
 import type { View } from './view.js';
 
-/** The dashboard app: a hash router over three views, one socket, one fleet store shared by all views. */
+/** The dashboard app: a hash router over four views, one socket, one fleet store and one alert store shared by all views. */
 
 const store = createFleetStore();
+const alerts = createAlertStore();
 const live = connectLive();
 const main = document.getElementById('view')!;
 const conn = document.getElementById('conn')!;
 const modeBadge = document.getElementById('mode-badge')!;
 const lost = document.getElementById('conn-lost')!;
+const alertBadge = document.getElementById('alerts-badge')!;
 let current: View | undefined;
+let link: LinkState = 'connecting';
 let lostClock: number | undefined;
 
 const CONN_TEXT: Record<LinkState, string> = { connecting: 'connecting', live: 'live', lost: 'reconnecting' };
@@ -34,6 +40,27 @@ const showMode = (mode: string) => {
   modeBadge.hidden = mode !== 'embedded';
 };
 
+/** A tab in the background says in its title that the link is down, or how many alerts wait for someone. */
+function showTitle(): void {
+  const unacked = alerts.counts().unacknowledged;
+  document.title = link === 'lost' ? 'Sluice · connection lost' : unacked > 0 ? `(${unacked}) Sluice` : 'Sluice';
+}
+
+/** The header badge: open alerts, coloured by the worst; outlined once every one of them is acknowledged. */
+function showAlertBadge(): void {
+  const counts = alerts.counts();
+  alertBadge.hidden = counts.open === 0;
+  alertBadge.textContent = String(counts.open);
+  alertBadge.dataset.severity = counts.worst ?? '';
+  alertBadge.dataset.acked = String(counts.open > 0 && counts.unacknowledged === 0);
+  alertBadge.title = countsText(counts);
+  showTitle();
+}
+alerts.subscribe(() => {
+  showAlertBadge();
+  current?.changed?.();
+});
+
 live.on({
   fleetSnapshot(frame) {
     store.applySnapshot(frame);
@@ -47,14 +74,20 @@ live.on({
     store.applyEvent(event);
     current?.changed?.();
   },
+  alertsSnapshot(snapshot) {
+    alerts.applySnapshot(snapshot);
+  },
+  alert(transition) {
+    alerts.apply(transition);
+  },
   connection(state) {
+    link = state;
     conn.dataset.state = state;
     conn.querySelector('.conn-text')!.textContent = CONN_TEXT[state];
     document.body.dataset.link = state;
     store.setLive(state === 'live');
     lost.hidden = state !== 'lost';
-    // A tab in the background says so in its title too.
-    document.title = state === 'lost' ? 'Sluice · connection lost' : 'Sluice';
+    showTitle();
     if (state === 'lost') {
       showLost();
       lostClock ??= window.setInterval(showLost, 1000);
@@ -74,13 +107,16 @@ function route(): void {
   current?.unmount();
   let tab = 'fleet';
   if (name === 'device' && rest.length > 0) {
-    current = deviceView(decodeURIComponent(rest.join('/')), store, live);
+    current = deviceView(decodeURIComponent(rest.join('/')), store, alerts, live);
     tab = '';
+  } else if (name === 'alerts') {
+    current = alertsView(alerts, live);
+    tab = 'alerts';
   } else if (name === 'pipeline') {
     current = pipelineView(live, showMode);
     tab = 'pipeline';
   } else {
-    current = fleetView(store);
+    current = fleetView(store, alerts);
   }
   document.body.dataset.view = name || 'fleet';
   for (const link of document.querySelectorAll<HTMLElement>('[data-tab]')) {

@@ -1,5 +1,5 @@
 import uPlot from 'uplot';
-import type { PipelineSnapshot } from '../protocol.js';
+import type { PipelineSnapshot, RulesPipelineReport, Severity } from '../protocol.js';
 import { axes, themeColor } from './chart.js';
 import { backendStates, BLANK, clockTime, agoText, liveText, pipelineIsFresh, type LinkState, type PollOutcome } from './connection.js';
 import { formatCount, formatRate, h, setText } from './format.js';
@@ -38,6 +38,8 @@ export function pipelineView(live: Live, onMode: (mode: PipelineSnapshot['mode']
   const backends = h('ul', { class: 'checks', id: 'backends' });
   const deadLetters = h('table', { class: 'grid-table', id: 'dead-letter-reasons' });
   const lag = h('div', { class: 'panel-body', id: 'consumer-lag' });
+  const rulesBody = h('div', { class: 'panel-body rules-body' });
+  const rulesPanel = h('section', { class: 'panel wide', id: 'rules-pipeline', hidden: '' }, h('h2', {}, 'Rules'), rulesBody);
   const updated = h('p', { class: 'muted small', id: 'pipeline-updated' });
   const root = h(
     'section',
@@ -45,6 +47,7 @@ export function pipelineView(live: Live, onMode: (mode: PipelineSnapshot['mode']
     banner,
     tiles,
     h('section', { class: 'panel wide' }, h('h2', {}, 'Ingest rate'), chartHost),
+    rulesPanel,
     h(
       'div',
       { class: 'panels' },
@@ -153,6 +156,9 @@ export function pipelineView(live: Live, onMode: (mode: PipelineSnapshot['mode']
       );
     }
 
+    rulesPanel.hidden = p.rules === undefined;
+    if (p.rules) renderRules(p.rules, fresh);
+
     const data: uPlot.AlignedData = [p.history.at, p.history.ingestPerSec];
     if (!plot) {
       const accent = themeColor('--accent', '#2563eb');
@@ -171,6 +177,52 @@ export function pipelineView(live: Live, onMode: (mode: PipelineSnapshot['mode']
     } else {
       plot.setData(data);
     }
+  }
+
+  /** The rules stage: how busy it is, the alerts it made, how long restoring its state took, its file and lag. */
+  function renderRules(r: RulesPipelineReport, fresh: boolean): void {
+    const severities: Severity[] = ['critical', 'warning', 'info'];
+    const stat = (id: string, label: string, value: string, note = '') =>
+      h('div', { class: 'rules-stat' }, h('span', { class: 'tile-label' }, label), h('span', { class: 'rules-stat-value num', id }, value), h('span', { class: 'tile-note' }, note));
+    const bySeverity = (id: string, counts: Record<Severity, number>) =>
+      h(
+        'span',
+        { class: 'sev-counts num', id },
+        ...severities.map((s) => h('span', { class: 'sev-count', 'data-severity': s, 'data-active': String(counts[s] > 0), title: `${counts[s]} ${s}` }, h('strong', {}, formatCount(counts[s])), h('small', {}, s))),
+      );
+    const seconds = (v: number | null) => (v === null ? '–' : v < 1 ? `${Math.round(v * 1000)} ms` : `${v.toFixed(2)} s`);
+    const elsewhere = 'rules run in another process';
+    const stats = h(
+      'div',
+      { class: 'rules-stats' },
+      stat('rules-evaluations', 'Evaluations', r.evaluationsPerSec === null ? BLANK : liveText(`${formatRate(r.evaluationsPerSec)}/s`, fresh), r.evaluationsPerSec === null ? elsewhere : 'records evaluated'),
+      h('div', { class: 'rules-stat' }, h('span', { class: 'tile-label' }, 'Open alerts'), bySeverity('rules-open', r.open.bySeverity), h('span', { class: 'tile-note' }, `${formatCount(r.open.open)} open · ${formatCount(r.open.unacknowledged)} not acknowledged`)),
+      h(
+        'div',
+        { class: 'rules-stat' },
+        h('span', { class: 'tile-label' }, 'Transitions'),
+        bySeverity('rules-transitions', r.transitions.bySeverity),
+        h('span', { class: 'tile-note' }, r.transitions.source === 'metrics' ? 'written since start' : 'read from the alerts stream'),
+      ),
+      stat('rules-restore', 'State restore last / p99', r.restoreSec.count === 0 ? 'none yet' : `${seconds(r.restoreSec.last)} / ${seconds(r.restoreSec.p99)}`, `${formatCount(r.restoreSec.count)} ${r.restoreSec.count === 1 ? 'restore' : 'restores'}`),
+      stat('rules-late', 'Late readings', r.lateReadings === null ? BLANK : formatCount(r.lateReadings), r.lateReadings === null ? elsewhere : 'left out of event-time rules'),
+    );
+    const lines: HTMLElement[] = [];
+    if (r.file) {
+      const f = r.file;
+      lines.push(h('p', { id: 'rules-file' }, h('span', { class: 'mono' }, f.source), h('span', { class: 'muted' }, ` · ${f.rules} ${f.rules === 1 ? 'rule' : 'rules'} (${f.enabled} enabled), loaded ${agoText(Date.now() - f.loadedAt)} ago`)));
+      if (f.error !== undefined) lines.push(h('p', { class: 'error-text', id: 'rules-file-error' }, `Rules file not taken: ${f.error}`));
+    } else if (!r.inProcess) {
+      lines.push(h('p', { class: 'muted' }, 'The rules role runs in another process: its file and rates are in that process’s pipeline view.'));
+    }
+    const extras: string[] = [];
+    if (r.reloads) extras.push(`reloads: ${formatCount(r.reloads.loaded)} loaded, ${formatCount(r.reloads.invalid)} invalid`);
+    if (r.notifications) extras.push(`notifications: ${formatCount(r.notifications.sent)} sent, ${formatCount(r.notifications.retried)} retried, ${formatCount(r.notifications.failed)} failed`);
+    if (extras.length > 0) lines.push(h('p', { class: 'muted small' }, extras.join(' · ')));
+    for (const g of r.lag) {
+      lines.push(h('p', { class: 'rules-lag', 'data-group': g.groupId }, h('span', { class: 'mono' }, g.groupId), h('span', { class: 'muted' }, ` on ${g.topic} · lag `), h('strong', { class: 'num' }, fresh ? formatCount(g.totalLag) : BLANK)));
+    }
+    rulesBody.replaceChildren(stats, ...lines);
   }
 
   /** One request at a time; the next is scheduled when this one ends, whatever happened, while the view is open. */

@@ -3,7 +3,7 @@
  * record a device produced in a sliding window. Raised when a new record brings the count to `count`, cleared
  * once enough of them age out — noticed by a tick or the next record, stamped with the moment the count fell.
  */
-import { MAX_WINDOW_SAMPLES, type CountCondition } from '../condition-schema.js';
+import type { CountCondition } from '../condition-schema.js';
 import type { ConditionTransition, OpenFlag, RuleInput, Step } from './types.js';
 
 export interface CountState extends OpenFlag {
@@ -18,15 +18,28 @@ export function initialCountState(type: CountState['type']): CountState {
   return { type, open: false, times: [], reported: null };
 }
 
-/** The time of the record when `input` is one this condition counts. */
-function countedAt(condition: CountCondition, input: RuleInput): number | undefined {
-  if (condition.type === 'deadletters') return input.kind === 'deadletter' ? input.deadLetter.receivedAt : undefined;
+/**
+ * The time of the record when `input` is one this condition counts, and how many it stands for: the gateway
+ * reports refused logins for a device at most once per reason every 10 s, each report carrying how many it
+ * stands for (`count`).
+ */
+function countedAt(condition: CountCondition, input: RuleInput): { at: number; weight: number } | undefined {
+  if (condition.type === 'deadletters') return input.kind === 'deadletter' ? { at: input.deadLetter.receivedAt, weight: 1 } : undefined;
   if (input.kind !== 'event') return undefined;
-  return input.event.type === 'auth-failed' || input.event.type === 'auth-failures' ? input.event.ts : undefined;
+  const { event } = input;
+  if (event.type === 'auth-failed') return { at: event.ts, weight: Math.max(1, Math.floor(event.count ?? 1)) };
+  return event.type === 'auth-failures' ? { at: event.ts, weight: 1 } : undefined;
 }
 
+/**
+ * Entries kept: enough to tell "at least `count`" and to see it double, and no more, so a device flooding dead
+ * letters keeps its state (and its changelog record) small. The value reported stops growing there.
+ */
+const keptEntries = (condition: CountCondition): number => Math.max(64, 4 * condition.count);
+
 export function stepCount(condition: CountCondition, state: CountState, input: RuleInput): Step<CountState> {
-  const counted = input.kind === 'tick' ? undefined : countedAt(condition, input);
+  const record = input.kind === 'tick' ? undefined : countedAt(condition, input);
+  const counted = record?.at;
   const clock = input.kind === 'tick' ? input.now : counted;
   if (clock === undefined) return { state };
   const newest = Math.max(clock, state.times.at(-1) ?? clock);
@@ -41,9 +54,9 @@ export function stepCount(condition: CountCondition, state: CountState, input: R
   if (counted !== undefined && counted > from) {
     let index = times.length;
     while (index > 0 && (times[index - 1] ?? 0) > counted) index--;
-    times.splice(index, 0, counted);
+    times.splice(index, 0, ...Array.from({ length: Math.min(record!.weight, keptEntries(condition)) }, () => counted));
   }
-  const kept = times.slice(-MAX_WINDOW_SAMPLES);
+  const kept = times.slice(-keptEntries(condition));
   const value = kept.length;
   const window = { from, to: newest };
   let transition: ConditionTransition | undefined;

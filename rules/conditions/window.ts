@@ -1,7 +1,15 @@
 /** The `window` condition, sliding and tumbling (contract: windowCondition in rules/condition-schema.ts). */
-import { MAX_WINDOW_SAMPLES, type WindowCondition } from '../condition-schema.js';
+import type { WindowCondition } from '../condition-schema.js';
 import { bandOf, judge } from './band.js';
 import { numericValue, type ConditionTransition, type OpenFlag, type RuleInput, type StepContext, type Step } from './types.js';
+
+/** A sliding window is cut into at most this many buckets (more when the window is not a multiple of the width). */
+export const SLIDING_BUCKETS = 60;
+/**
+ * The narrowest bucket of a window longer than it. Devices rarely stamp readings finer than this, and a wider
+ * bucket aggregates more readings into one entry, so the state of a short window stays a few hundred bytes.
+ */
+export const MIN_BUCKET_MS = 1000;
 
 /** A window's running totals; min and max are null until a numeric value arrives (JSON has no Infinity). */
 interface Totals {
@@ -14,11 +22,20 @@ interface Totals {
   hits: number;
 }
 
+/**
+ * One bucket of a sliding window: bucket `index` holds the readings with ts in ((index − 1)·width, index·width].
+ * A tuple rather than Totals with named fields: the state is written to the changelog on every change, and 61
+ * buckets of objects would be twice the bytes.
+ */
+export type WindowBucket = [index: number, count: number, numeric: number, sum: number, min: number | null, max: number | null, hits: number];
+
 export interface WindowState extends OpenFlag {
   type: 'window';
   reported: number | null;
-  /** Sliding: the window's readings as [ts, value] in ts order, value null when not numeric. */
-  samples: Array<[number, number | null]>;
+  /** Sliding: the newest ts (event time) of the metric, or null before its first reading. */
+  latest: number | null;
+  /** Sliding: the buckets that hold readings and overlap (latest − window, latest], oldest first. */
+  buckets: WindowBucket[];
   /** Tumbling: the open window and its totals. */
   bucket: (Totals & { start: number }) | null;
   /** Tumbling: readings before this are for a closed window, so late. */
@@ -28,25 +45,40 @@ export interface WindowState extends OpenFlag {
 const EMPTY: Totals = { count: 0, numeric: 0, sum: 0, min: null, max: null, hits: 0 };
 
 export function initialWindowState(): WindowState {
-  return { type: 'window', open: false, reported: null, samples: [], bucket: null, closedUntil: null };
+  return { type: 'window', open: false, reported: null, latest: null, buckets: [], bucket: null, closedUntil: null };
+}
+
+/**
+ * The width of a sliding window's buckets: window/60, at least MIN_BUCKET_MS (so windows under a minute have
+ * one-second buckets), and never wider than the window itself.
+ */
+export function bucketWidthOf(windowMs: number): number {
+  return Math.max(Math.min(windowMs, MIN_BUCKET_MS), Math.ceil(windowMs / SLIDING_BUCKETS));
 }
 
 export function stepWindow(condition: WindowCondition, state: WindowState, input: RuleInput, context: StepContext): Step<WindowState> {
   if (condition.kind === 'tumbling') return stepTumbling(condition, state, input, context);
   if (input.kind !== 'reading' || input.reading.metric !== condition.metric) return { state };
+  // A restored state is checked only for its type (rule-state.ts): one without buckets starts them afresh,
+  // keeping whether the alert is open so the next verdict clears or updates it rather than raising it again.
+  const current: WindowState = Array.isArray(state.buckets) ? state : { ...initialWindowState(), open: state.open, reported: state.reported };
   const { ts } = input.reading;
-  const newest = Math.max(ts, state.samples.at(-1)?.[0] ?? ts);
-  if (ts <= newest - condition.window) return { state };
+  const width = bucketWidthOf(condition.window);
+  const latest = Math.max(ts, current.latest ?? ts);
+  // The oldest bucket that overlaps (latest − window, latest]: the window slides in whole buckets, so it may
+  // reach back up to one bucket before latest − window. Anything older has slid out.
+  const first = Math.floor((latest - condition.window) / width) + 1;
+  const index = Math.ceil(ts / width);
+  if (index < first) return { state: current };
 
-  // Copy-on-write keeps the step pure: one copy of the window per reading, bounded by maxSamples.
-  const from = newest - condition.window;
-  let firstInside = 0;
-  while (firstInside < state.samples.length && (state.samples[firstInside]?.[0] ?? from) <= from) firstInside++;
-  const samples = state.samples.slice(Math.max(firstInside, state.samples.length + 1 - (condition.maxSamples ?? MAX_WINDOW_SAMPLES)));
-  let at = samples.length;
-  while (at > 0 && (samples[at - 1]?.[0] ?? 0) > ts) at--;
-  samples.splice(at, 0, [ts, numericValue(input.reading.value) ?? null]);
-  return judged(condition, { ...state, samples }, totalsOf(condition, samples), { from, to: newest });
+  const value = numericValue(input.reading.value) ?? null;
+  // Copy-on-write keeps the step pure; the copy is at most SLIDING_BUCKETS + 1 short tuples.
+  const buckets = current.buckets.filter(([at]) => at >= first);
+  const at = buckets.findIndex(([bucketIndex]) => bucketIndex >= index);
+  const into = at === -1 ? undefined : buckets[at];
+  if (into !== undefined && into[0] === index) buckets[at] = toBucket(index, add(condition, toTotals(into), value));
+  else buckets.splice(at === -1 ? buckets.length : at, 0, toBucket(index, add(condition, EMPTY, value)));
+  return judged(condition, { ...current, latest, buckets }, totalsOf(buckets), { from: (first - 1) * width, to: latest });
 }
 
 function stepTumbling(condition: WindowCondition, state: WindowState, input: RuleInput, context: StepContext): Step<WindowState> {
@@ -95,22 +127,31 @@ function add(condition: WindowCondition, totals: Totals, value: number | null): 
   };
 }
 
-/** The totals of a whole sliding window, in one pass without allocating: it runs on every reading. */
-function totalsOf(condition: WindowCondition, samples: ReadonlyArray<[number, number | null]>): Totals {
+function toTotals([, count, numeric, sum, min, max, hits]: WindowBucket): Totals {
+  return { count, numeric, sum, min, max, hits };
+}
+
+function toBucket(index: number, totals: Totals): WindowBucket {
+  return [index, totals.count, totals.numeric, totals.sum, totals.min, totals.max, totals.hits];
+}
+
+/** The totals of a whole sliding window from its buckets, in one pass without allocating: it runs on every reading. */
+function totalsOf(buckets: readonly WindowBucket[]): Totals {
+  let count = 0;
   let numeric = 0;
   let sum = 0;
-  let min = Number.POSITIVE_INFINITY;
-  let max = Number.NEGATIVE_INFINITY;
+  let min: number | null = null;
+  let max: number | null = null;
   let hits = 0;
-  for (const [, value] of samples) {
-    if (value === null) continue;
-    numeric++;
-    sum += value;
-    if (value < min) min = value;
-    if (value > max) max = value;
-    if (isHit(condition, value)) hits++;
+  for (const [, bucketCount, bucketNumeric, bucketSum, bucketMin, bucketMax, bucketHits] of buckets) {
+    count += bucketCount;
+    numeric += bucketNumeric;
+    sum += bucketSum;
+    if (bucketMin !== null && (min === null || bucketMin < min)) min = bucketMin;
+    if (bucketMax !== null && (max === null || bucketMax > max)) max = bucketMax;
+    hits += bucketHits;
   }
-  return { count: samples.length, numeric, sum, min: numeric > 0 ? min : null, max: numeric > 0 ? max : null, hits };
+  return { count, numeric, sum, min, max, hits };
 }
 
 function isHit(condition: WindowCondition, value: number): boolean {

@@ -117,10 +117,13 @@ async function withAdmin<T>(use: (admin: Admin) => Promise<T>): Promise<T> {
   }
 }
 
-/** Members of the stable consumer groups whose id starts with `idPrefix`, whatever the groups are named. */
+/**
+ * Members of the stable consumer groups whose id starts with `idPrefix`, whatever the groups are named, except
+ * the throwaway groups of group-less readers (`{client id}-reader-…`: the gateway's reader of alerts for devices).
+ */
 async function stableMembers(idPrefix: string): Promise<number> {
   return withAdmin(async (admin) => {
-    const ids = (await admin.listGroups()).groups.map((g) => g.groupId).filter((id) => id.startsWith(idPrefix));
+    const ids = (await admin.listGroups()).groups.map((g) => g.groupId).filter((id) => id.startsWith(idPrefix) && !id.startsWith(`${idPrefix}-reader-`));
     if (ids.length === 0) return 0;
     const { groups } = await admin.describeGroups(ids);
     return groups.every((g) => g.state === 'Stable') ? groups.reduce((n, g) => n + g.members.length, 0) : 0;

@@ -24,6 +24,7 @@ describe('kafkaConnectionFrom', () => {
       replicationFactor: 3,
       compression: 'gzip',
       writerGroupId: 'edge-plant-a-writer',
+      rulesGroupId: 'edge-plant-a-rules',
     });
   });
 
@@ -36,9 +37,14 @@ describe('kafkaConnectionFrom', () => {
       replicationFactor: 1,
       compression: 'none',
       writerGroupId: 'sluice-iot-writer',
+      rulesGroupId: 'sluice-iot-rules',
     });
     // The embedded mode has no brokers, and still a writer group (its in-process queue has groups too).
     expect(kafkaConnectionFrom(loadConfig({}))).toMatchObject({ brokers: [], writerGroupId: 'sluice-iot-writer' });
+  });
+
+  it('carries KAFKA_RULES_GROUP as the rules group when it is set', () => {
+    expect(kafkaConnectionFrom(loadConfig({ ...production, KAFKA_RULES_GROUP: 'plant-rules' })).rulesGroupId).toBe('plant-rules');
   });
 
   it('carries KAFKA_WRITER_GROUP as the writer group when it is set', () => {

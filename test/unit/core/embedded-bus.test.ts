@@ -113,4 +113,53 @@ describe('embedded bus', () => {
     await blocked;
     await expect.poll(() => collect(seen).length).toBe(11);
   });
+
+  it('trims a stream no group reads instead of making its producers wait for good', async () => {
+    bus = createEmbeddedBus({ partitions: 1, maxRecordsPerPartition: 10 });
+    const producer = await bus.createProducer();
+    // The writer's group reads telemetry only; the events stream must not fill up behind it.
+    const writer = bus.createConsumer({ groupId: 'writer', streams: ['telemetry'], from: 'earliest' });
+    await writer.run(async () => undefined);
+    let sent = 0;
+    const sending = (async () => {
+      for (let i = 0; i < 5; i++) {
+        await producer.send('events', records('a', 10, i * 10));
+        sent += 10;
+      }
+    })();
+    await expect.poll(() => sent, { timeout: 2000 }).toBe(50);
+    await sending;
+    const kept: number[] = [];
+    await bus.readPartitions('events', [0], (batch) => void kept.push(...batch.map((r) => (JSON.parse(r.value.toString()) as { n: number }).n)));
+    expect(kept.at(-1)).toBe(49);
+    expect(kept.length).toBeLessThanOrEqual(10);
+  });
+
+  it('gives partition N of every stream to the same group member', async () => {
+    bus = createEmbeddedBus({ partitions: 4 });
+    const assignments: StreamAssignment[][] = [[], []];
+    const members = [0, 1].map((m) =>
+      bus!.createConsumer({ groupId: 'rules', streams: ['telemetry', 'events', 'deadletter'], from: 'earliest', onAssignment: (a) => void assignments[m]!.push(a) }),
+    );
+    for (const member of members) await member.run(async () => undefined);
+    const latest = assignments.map((list) => list.at(-1)!);
+    for (const assignment of latest) {
+      const [telemetry, ...others] = assignment.streams.map((s) => s.assigned);
+      expect(telemetry!.length).toBe(2);
+      for (const other of others) expect(other).toEqual(telemetry);
+    }
+    expect([...latest[0]!.streams[0]!.assigned, ...latest[1]!.streams[0]!.assigned].sort()).toEqual([0, 1, 2, 3]);
+  });
+
+  it('reads partitions of a stream once, up to their end at the call', async () => {
+    bus = createEmbeddedBus({ partitions: 2 });
+    const producer = await bus.createProducer();
+    const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
+    for (const key of keys) await producer.send('rules-state', records(key, 2));
+    const wanted = keys.filter((key) => partitionForKey(key, 2) === 1);
+    const read: string[] = [];
+    await bus.readPartitions('rules-state', [1], (batch) => void read.push(...batch.map((r) => r.key)));
+    expect(new Set(read)).toEqual(new Set(wanted));
+    expect(read.length).toBe(wanted.length * 2);
+  });
 });

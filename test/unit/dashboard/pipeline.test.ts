@@ -73,3 +73,107 @@ describe('createPipelineMonitor', () => {
     }
   });
 });
+
+describe('createPipelineMonitor: the rules section', () => {
+  const counts = { open: 2, unacknowledged: 1, bySeverity: { info: 0, warning: 1, critical: 1 }, worst: 'critical' as const };
+
+  it('is absent when no rules run here and no alert was heard of', async () => {
+    const monitor = createPipelineMonitor(
+      { mode: 'embedded', roles: ['gateway', 'bridge', 'writer', 'dashboard'] },
+      { metrics: createMetrics(), readiness: [], deadLetterCounts: () => ({}), alerts: { counts: () => ({ open: 0, unacknowledged: 0, bySeverity: { info: 0, warning: 0, critical: 0 } }), transitionCounts: () => ({ info: 0, warning: 0, critical: 0 }) } },
+    );
+    try {
+      expect((await monitor.snapshot()).rules).toBeUndefined();
+    } finally {
+      monitor.close();
+    }
+  });
+
+  it('reports the rules role of this process: evaluations/s, transitions, restore last and p99, late readings, the file error and the rules lag', async () => {
+    const metrics = createMetrics();
+    const clock = { t: 0 };
+    const monitor = createPipelineMonitor(
+      { mode: 'production', roles: ['dashboard', 'rules'], now: () => clock.t, sampleMs: 60_000 },
+      {
+        metrics,
+        readiness: [],
+        deadLetterCounts: () => ({}),
+        alerts: { counts: () => counts, transitionCounts: () => ({ info: 9, warning: 9, critical: 9 }) },
+        rules: () => ({
+          source: '/etc/sluice/rules.yaml',
+          loadedAt: 1_000,
+          error: 'rules.yaml:4: rules[0] (room-warm): condition.above: required',
+          rules: [
+            { id: 'room-warm', description: 'warm', severity: 'warning', enabled: true, condition: 'temperature above 24', open: [] },
+            { id: 'quiet', description: 'quiet', severity: 'info', enabled: false, condition: 'no reading for 30s', open: [] },
+          ],
+        }),
+        lag: async () => ({
+          available: true,
+          groups: [
+            { groupId: 'sluice-writer', topic: 'sluice.telemetry', totalLag: 3, partitions: [] },
+            { groupId: 'sluice-rules', topic: 'sluice.telemetry', totalLag: 7, partitions: [] },
+          ],
+        }),
+      },
+    );
+    try {
+      await monitor.sample();
+      clock.t = 4000;
+      metrics.ruleEvaluations.inc(800);
+      metrics.ruleLateReadings.inc(3);
+      metrics.alertTransitions.inc({ rule: 'room-warm', severity: 'warning', transition: 'raised' }, 2);
+      metrics.alertTransitions.inc({ rule: 'room-warm', severity: 'warning', transition: 'cleared' });
+      metrics.alertTransitions.inc({ rule: 'down', severity: 'critical', transition: 'raised' });
+      metrics.rulesReloads.inc({ outcome: 'loaded' }, 2);
+      metrics.rulesReloads.inc({ outcome: 'invalid' });
+      metrics.alertNotifications.inc({ channel: 'webhook', outcome: 'sent' }, 4);
+      metrics.alertNotifications.inc({ channel: 'device', outcome: 'failed' });
+      metrics.rulesStateRestoreSeconds.observe(2);
+      const first = (await monitor.snapshot()).rules!;
+      expect(first).toMatchObject({
+        inProcess: true,
+        evaluationsPerSec: 200,
+        lateReadings: 3,
+        transitions: { bySeverity: { info: 0, warning: 3, critical: 1 }, source: 'metrics' },
+        open: counts,
+        restoreSec: { last: 2, count: 1 },
+        reloads: { loaded: 2, invalid: 1 },
+        notifications: { sent: 4, retried: 0, failed: 1 },
+        file: { source: '/etc/sluice/rules.yaml', loadedAt: 1_000, rules: 2, enabled: 1, error: 'rules.yaml:4: rules[0] (room-warm): condition.above: required' },
+        lag: [{ groupId: 'sluice-rules', topic: 'sluice.telemetry', totalLag: 7, partitions: [] }],
+      });
+      expect(first.restoreSec.p99).toBeGreaterThan(1);
+      expect(first.restoreSec.p99).toBeLessThanOrEqual(2.5);
+
+      // The latest restore is the latest one, not an average of all of them.
+      metrics.rulesStateRestoreSeconds.observe(0.2);
+      const second = (await monitor.snapshot()).rules!;
+      expect(second.restoreSec).toMatchObject({ last: 0.2, count: 2 });
+    } finally {
+      monitor.close();
+    }
+  });
+
+  it('reports what the live feed heard when the rules run in another process', async () => {
+    const monitor = createPipelineMonitor(
+      { mode: 'production', roles: ['dashboard'] },
+      { metrics: createMetrics(), readiness: [], deadLetterCounts: () => ({}), alerts: { counts: () => counts, transitionCounts: () => ({ info: 0, warning: 5, critical: 2 }) } },
+    );
+    try {
+      expect((await monitor.snapshot()).rules).toEqual({
+        inProcess: false,
+        evaluationsPerSec: null,
+        lateReadings: null,
+        transitions: { bySeverity: { info: 0, warning: 5, critical: 2 }, source: 'live-feed' },
+        open: counts,
+        restoreSec: { last: null, p99: null, count: 0 },
+        reloads: null,
+        notifications: null,
+        lag: [],
+      });
+    } finally {
+      monitor.close();
+    }
+  });
+});

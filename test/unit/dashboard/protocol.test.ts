@@ -1,7 +1,8 @@
 import { describe, expectTypeOf, it } from 'vitest';
+import type { AlertTransition as CoreAlertTransition, RulesReport as CoreRulesReport } from '../../../core/alerts.js';
 import type { DeviceEvent, Reading } from '../../../core/reading.js';
 import type { DeviceSummary } from '../../../core/seams.js';
-import type { DeviceEventMessage, DeviceStatusName, FleetRow, LatestValues, LiveReading } from '../../../dashboard/protocol.js';
+import type { AlertTransition, DeviceEventMessage, DeviceStatusName, FleetRow, LatestValues, LiveReading, RulesReport } from '../../../dashboard/protocol.js';
 
 /**
  * dashboard/protocol.ts is compiled for the browser too, without Node's types; it takes core's types from the
@@ -24,5 +25,10 @@ describe('dashboard protocol: the types it takes from core are core’s own', ()
   it('what protocol.ts takes from core/reading.ts is core’s own type', () => {
     expectTypeOf<DeviceEventMessage>().toEqualTypeOf<DeviceEvent>();
     expectTypeOf<LiveReading>().toEqualTypeOf<Omit<Reading, 'tags'>>();
+  });
+
+  it('the alert transition and the rules report are core/alerts.ts’s own', () => {
+    expectTypeOf<AlertTransition>().toEqualTypeOf<CoreAlertTransition>();
+    expectTypeOf<RulesReport>().toEqualTypeOf<CoreRulesReport>();
   });
 });

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import type { RuleInput } from '../../../rules/conditions/index.js';
 import { briefs, deadLetter, event, rule, run, tick } from './support.js';
+
+/** The gateway thins auth-failed events to one per reason every 10 s, each carrying how many refusals it stands for. */
+const withCount = (input: RuleInput, count: number): RuleInput => (input.kind === 'event' ? { ...input, event: { ...input.event, count } } : input);
 
 describe('deadletters condition', () => {
   const threeAMinute = rule({ type: 'deadletters', count: 3, window: '1m' });
@@ -30,6 +34,7 @@ describe('auth-failures condition', () => {
     ['other events do not count', [event('auth-failed', 0), event('online', 1), event('refused', 2), event('offline', 3), event('auth-failed', 4)], []],
     ['counted per device id', [event('auth-failed', 0, 'a'), event('auth-failed', 1, 'b'), event('auth-failed', 2, 'a')], []],
     ['clears on tick once they age out', [event('auth-failed', 0), event('auth-failed', 1), event('auth-failed', 2), tick(62)], ['raised@2=3', 'cleared@60=0']],
+    ['an auth-failed report counts the refused logins it stands for', [withCount(event('auth-failed', 0), 1), withCount(event('auth-failed', 10), 5)], ['raised@10=6']],
   ])('%s', (_name, inputs, expected) => {
     expect(briefs(rule({ type: 'auth-failures', count: 3, window: '1m' }), inputs)).toEqual(expected);
   });

@@ -34,7 +34,7 @@ const raisedBy = (transitions: AlertTransition[]): Set<string> => new Set(transi
 
 describe('rules/examples/demo-rules.yaml', () => {
   it('is a valid rules file', () => {
-    expect(demoRules().map((rule) => rule.id)).toEqual(['room-warm', 'room-humid-avg', 'temperature-jump', 'device-silent', 'device-offline', 'bad-payloads', 'login-storm']);
+    expect(demoRules().map((rule) => rule.id)).toEqual(['room-warm', 'vibration-burst', 'battery-low', 'room-humid-avg', 'temperature-jump', 'device-silent', 'device-offline', 'bad-payloads', 'login-storm']);
   });
 
   it('fires its threshold rule on an afternoon and its humidity rule on a night of the simulated fleet, and nothing else', () => {
