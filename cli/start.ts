@@ -22,7 +22,7 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
     const rules = roles.has('rules') ? await startRulesRole(services) : undefined;
     if (roles.has('dashboard')) Object.assign(running, await startDashboardRole(services, roles, writer?.writer, rules?.report));
     if (roles.has('gateway') || roles.has('bridge')) Object.assign(running, await startIngestRole(services, roles.has('gateway')));
-    if (!roles.has('dashboard')) Object.assign(running, await startOpsRole(services));
+    if (!roles.has('dashboard')) Object.assign(running, await startOpsRole(services, rules?.report));
     await writer?.started;
     return running;
   } catch (error) {

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import type { Metrics } from '../../core/metrics.js';
 import type { ReadinessCheck } from '../../core/seams.js';
+import type { RulesReport } from '../../core/alerts.js';
 import { requireToken, type AccessDeps, type MountedRoutes } from '../../dashboard/access.js';
 import { createDashboardAuth } from '../../dashboard/auth.js';
 import { loadDashboardToken } from '../../dashboard/token.js';
@@ -36,21 +37,26 @@ export function opsRoutes(deps: { metrics: Metrics; readiness: readonly Readines
   };
 }
 
-/** The ops routes alone behind the dashboard token, for a process without the dashboard role. */
-export async function buildOpsApi(deps: AccessDeps & { readiness: readonly ReadinessCheck[] }): Promise<FastifyInstance> {
+/**
+ * The ops routes alone behind the dashboard token, for a process without the dashboard role; a rules process also
+ * answers `GET /api/rules` (its rules and their live state), as the dashboard does where the rules run with it.
+ */
+export async function buildOpsApi(deps: AccessDeps & { readiness: readonly ReadinessCheck[]; rules?: () => RulesReport }): Promise<FastifyInstance> {
   const app = Fastify({ logger: false });
   await app.register(cookie);
   const routes = opsRoutes(deps);
   requireToken(app, deps, new Set(routes.publicPaths));
   routes.register(app);
+  const { rules } = deps;
+  if (rules) app.get('/api/rules', async () => rules());
   return app;
 }
 
-export async function startOpsRole(services: Services): Promise<Partial<RunningSluice>> {
+export async function startOpsRole(services: Services, rules?: () => RulesReport): Promise<Partial<RunningSluice>> {
   const { config, metrics, logger } = services;
   const token = await loadDashboardToken(config.DATA_DIR, config.DASHBOARD_TOKEN);
   const auth = createDashboardAuth({ token, metrics, logger, budget: config.AUTH_FAILURE_BUDGET, refillMs: config.AUTH_FAILURE_REFILL_MS });
-  const ops = await buildOpsApi({ token, metrics, readiness: services.readiness, auth });
+  const ops = await buildOpsApi({ token, metrics, readiness: services.readiness, auth, ...(rules ? { rules } : {}) });
   services.closers.add('http', () => ops.close());
   await ops.listen({ host: config.DASHBOARD_HOST, port: config.DASHBOARD_PORT });
   const address = ops.server.address();

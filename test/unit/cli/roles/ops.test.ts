@@ -32,3 +32,18 @@ describe('/readyz', () => {
     }
   });
 });
+
+describe('/api/rules on the ops server of a rules process', () => {
+  it('answers the rules report with the token, and 401 without it', async () => {
+    const report = { source: '/data/rules.yaml', loadedAt: 1, rules: [{ id: 'hot', description: 'hot', severity: 'warning' as const, enabled: true, condition: 't above 50', open: [] }] };
+    const app = await buildOpsApi({ token, metrics: createMetrics(), readiness: [], rules: () => report });
+    try {
+      expect((await app.inject('/api/rules')).statusCode).toBe(401);
+      const answer = await app.inject({ url: '/api/rules', headers: { authorization: 'Bearer good-token' } });
+      expect(answer.statusCode).toBe(200);
+      expect(answer.json()).toEqual(report);
+    } finally {
+      await app.close();
+    }
+  });
+});
