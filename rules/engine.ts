@@ -3,7 +3,7 @@
  * held here. No Kafka and no timers: the caller feeds records (`apply`), the passing of time (`tick`), and keeps
  * the changelog (`takeChanges`/`restore`). One engine owns the devices of the partitions it was given.
  */
-import type { AlertTransition } from '../core/alerts.js';
+import type { AlertTransition, OpenAlertSummary } from '../core/alerts.js';
 import { isIdle, stepEvaluation, type RuleInput, type StepContext } from './conditions/index.js';
 import { acknowledge, advance, fingerprintOf, forcedClear, initialRuleState, parseRuleState, type RuleState } from './rule-state.js';
 import type { Rule, Severity } from './schema.js';
@@ -19,14 +19,8 @@ export interface RuleEngineOptions {
   now?: () => number;
 }
 
-export interface OpenAlertStatus {
-  deviceId: string;
-  alertId: string;
-  since: number;
-  value: number;
-  metric?: string;
-  ackBy?: string;
-}
+/** An open alert of a rule, as `state()` lists it (and `GET /api/rules` shows it). */
+export type OpenAlertStatus = OpenAlertSummary;
 
 export interface RuleStatus {
   ruleId: string;

@@ -1,26 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { AlertTransition } from '../../../core/alerts.js';
 import { acknowledgement, compareAlerts, createAlertBook } from '../../../dashboard/alerts.js';
+import { raisedAlert } from '../../support/alerts.js';
 
 let counter = 0;
 function raised(overrides: Partial<AlertTransition> = {}): AlertTransition {
   const n = counter++;
   const raisedAt = overrides.raisedAt ?? 1_000 + n;
-  return {
-    alertId: `alert-${n}`,
-    ruleId: 'room-warm',
-    deviceId: 'dev-1',
-    severity: 'warning',
-    transition: 'raised',
-    state: 'open',
-    value: 25,
-    metric: 'temperature',
-    raisedAt,
-    ts: raisedAt,
-    seq: 1,
-    description: 'Room above 24 °C',
-    ...overrides,
-  };
+  return raisedAlert(`alert-${n}`, { raisedAt, ts: raisedAt, ...overrides });
 }
 
 const next = (alert: AlertTransition, changes: Partial<AlertTransition>): AlertTransition => ({ ...alert, seq: alert.seq + 1, transition: 'updated', ...changes });

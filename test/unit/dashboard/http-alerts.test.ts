@@ -4,28 +4,12 @@ import { createMetrics } from '../../../core/metrics.js';
 import { createAlertBook, type AlertBook } from '../../../dashboard/alerts.js';
 import { acknowledgedBy, buildHttpApi, type HttpApiDeps } from '../../../dashboard/http.js';
 import type { AlertList } from '../../../dashboard/protocol.js';
+import { raisedAlert } from '../../support/alerts.js';
 
 const token = { check: (candidate: string | undefined) => candidate === 'good-token' };
 const auth = { authorization: 'Bearer good-token' };
 
-function alert(id: string, overrides: Partial<AlertTransition> = {}): AlertTransition {
-  return {
-    alertId: id,
-    ruleId: 'room-warm',
-    deviceId: 'dev-1',
-    severity: 'warning',
-    transition: 'raised',
-    state: 'open',
-    value: 25.5,
-    metric: 'temperature',
-    window: { from: 900, to: 1_000 },
-    raisedAt: 1_000,
-    ts: 1_000,
-    seq: 1,
-    description: 'Room above 24 °C',
-    ...overrides,
-  };
-}
+const alert = (id: string, overrides: Partial<AlertTransition> = {}): AlertTransition => raisedAlert(id, { value: 25.5, window: { from: 900, to: 1_000 }, ...overrides });
 
 async function api(extra: Partial<HttpApiDeps> & { alerts: AlertBook }) {
   return buildHttpApi({ token, metrics: createMetrics(), devices: () => [], readings: () => [], ...extra });

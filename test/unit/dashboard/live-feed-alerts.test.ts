@@ -1,6 +1,5 @@
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AlertTransition } from '../../../core/alerts.js';
 import { createFleetState } from '../../../core/fleet-state.js';
 import { createLogger } from '../../../core/logger.js';
 import { createMetrics } from '../../../core/metrics.js';
@@ -8,24 +7,11 @@ import { encodeAlert } from '../../../core/records.js';
 import { createEmbeddedBus } from '../../../core/streams/embedded.js';
 import type { StreamBus } from '../../../core/seams.js';
 import { createLiveFeed, type LiveFeed } from '../../../consumers/live-feed.js';
+import { raisedAlert } from '../../support/alerts.js';
 
 // The live feed's alert reader (consumers/live-feed.ts), which the dashboard's alert book hangs on.
 
-const alert = (id: string, overrides: Partial<AlertTransition> = {}): AlertTransition => ({
-  alertId: id,
-  ruleId: 'room-warm',
-  deviceId: 'dev-1',
-  severity: 'warning',
-  transition: 'raised',
-  state: 'open',
-  value: 25,
-  metric: 'temperature',
-  raisedAt: 1_000,
-  ts: 1_000,
-  seq: 1,
-  description: 'Room above 24 °C',
-  ...overrides,
-});
+const alert = raisedAlert;
 
 let bus: StreamBus | undefined;
 let feed: LiveFeed | undefined;

@@ -9,22 +9,9 @@ import { createMetrics } from '../../../core/metrics.js';
 import { createAlertBook } from '../../../dashboard/alerts.js';
 import { createLiveSocket, type LiveFeedEvents, type LiveSocket } from '../../../dashboard/live-socket.js';
 import type { AlertsSnapshot } from '../../../dashboard/protocol.js';
+import { raisedAlert } from '../../support/alerts.js';
 
-const alert = (id: string, overrides: Partial<AlertTransition> = {}): AlertTransition => ({
-  alertId: id,
-  ruleId: 'room-warm',
-  deviceId: 'dev-1',
-  severity: 'warning',
-  transition: 'raised',
-  state: 'open',
-  value: 25,
-  metric: 'temperature',
-  raisedAt: 1_000,
-  ts: 1_000,
-  seq: 1,
-  description: 'Room above 24 °C',
-  ...overrides,
-});
+const alert = raisedAlert;
 
 describe('live socket: alerts', () => {
   const book = createAlertBook();
