@@ -52,6 +52,9 @@ beforeAll(async () => {
     // One partition: a marker read back proves everything produced before it was read too.
     KAFKA_PARTITIONS: '1',
     DASHBOARD_TOKEN: 't',
+    // As the image runs it (Dockerfile): without it, glibc's per-thread arenas (32 MiB each, kept by the libuv
+    // threads that ran scrypt) make the growth depend on how many threads happened to run, up to 369 MiB here.
+    MALLOC_ARENA_MAX: '2',
   });
 }, 120_000);
 
