@@ -82,11 +82,15 @@ export function createRuleEngine(options: RuleEngineOptions): RuleEngine {
   const tagsOf = new Map<string, Readonly<Record<string, string>>>();
   const changed = new Map<string, Set<string>>();
   let lateReadings = 0;
+  // Kept as states come and go, so stats() costs nothing on the stream's path (the runner reads it every batch).
+  let stateCount = 0;
 
   function put(deviceId: string, ruleId: string, state: RuleState | null): void {
     const states = devices.get(deviceId) ?? new Map<string, RuleState>();
+    const before = states.size;
     if (state === null) states.delete(ruleId);
     else states.set(ruleId, state);
+    stateCount += states.size - before;
     if (states.size > 0) devices.set(deviceId, states);
     else devices.delete(deviceId);
     changed.set(deviceId, (changed.get(deviceId) ?? new Set()).add(ruleId));
@@ -194,6 +198,7 @@ export function createRuleEngine(options: RuleEngineOptions): RuleEngine {
   }
 
   function forget(deviceId: string): void {
+    stateCount -= devices.get(deviceId)?.size ?? 0;
     devices.delete(deviceId);
     tagsOf.delete(deviceId);
     changed.delete(deviceId);
@@ -233,6 +238,6 @@ export function createRuleEngine(options: RuleEngineOptions): RuleEngine {
     restore,
     takeChanges,
     state,
-    stats: () => ({ lateReadings, devices: devices.size, states: [...devices.values()].reduce((sum, states) => sum + states.size, 0) }),
+    stats: () => ({ lateReadings, devices: devices.size, states: stateCount }),
   };
 }

@@ -145,7 +145,9 @@ export function createRulesRunner(options: RulesRunnerOptions, deps: RulesRunner
       } else if (input) {
         engine.noteAcknowledged(input);
       }
-      applied.set(deviceId, { ...applied.get(deviceId), [batch.stream]: record.offset });
+      const offsets = applied.get(deviceId);
+      if (offsets) offsets[batch.stream] = record.offset;
+      else applied.set(deviceId, { [batch.stream]: record.offset });
       dirty.add(deviceId);
     }
     const last = batch.records.at(-1);
