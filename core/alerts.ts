@@ -2,7 +2,8 @@
  * An alert, as the rules stage raises it and `{prefix}.alerts` carries it: one record per transition (raised,
  * updated, cleared, acknowledged), encoded and decoded by core/records.ts. Consumers dedupe by (alertId, seq): the
  * id comes from the rule, the device and the event time of the raise, so evaluating the same records again (a
- * restart, a replay) yields the same ids and sequence numbers, and nobody sees an alert twice.
+ * restart, a replay) yields the same ids and sequence numbers, and nobody sees an alert twice. Two writers number
+ * an alert's transitions, so seq alone does not order them: `nextAlertState` is the one rule every consumer applies.
  *
  * Plain data without Node's types: the dashboard's wire contract (compiled for the browser too) imports it.
  */
@@ -51,6 +52,34 @@ export interface AlertTransition {
   clearReason?: ClearReason;
   /** The rule asks for the device itself to be told (MQTT `devices/{id}/commands/alerts`). */
   notifyDevice?: boolean;
+}
+
+/**
+ * Which transition of one alert a consumer holds once `incoming` arrives, or undefined when it changes nothing
+ * (a duplicate, or older news). Contract: docs/contracts.md, "The alert record".
+ *
+ * The rules stage writes raised, updated and cleared; whoever acknowledges (the dashboard) writes `acknowledged`
+ * with the seq it saw plus one, without waiting for the rules stage, which learns of it from the stream. The two
+ * race: a clear or an update the rules stage wrote before it read the acknowledgement carries the same seq. So:
+ * - a clear is final: it wins over any open transition whatever its seq, and nothing reopens a cleared alert (a new
+ *   raise has a new id). Ordering by seq alone dropped such a clear and left the alert open for good;
+ * - otherwise the higher seq wins; at the same seq, an acknowledgement and a rules-stage transition are one step
+ *   seen by two writers, and are merged;
+ * - an acknowledgement sticks: who and when carry over to every later transition that does not carry them.
+ */
+export function nextAlertState(held: AlertTransition | undefined, incoming: AlertTransition): AlertTransition | undefined {
+  if (held === undefined) return incoming;
+  if (held.state === 'cleared') return undefined;
+  if (incoming.state === 'cleared' || incoming.seq > held.seq) return withAcknowledgement(incoming, held);
+  const incomingIsAck = incoming.transition === 'acknowledged';
+  if (incoming.seq !== held.seq || incomingIsAck === (held.transition === 'acknowledged')) return undefined;
+  if (incomingIsAck && held.ackBy !== undefined) return undefined;
+  return incomingIsAck ? withAcknowledgement(held, incoming) : withAcknowledgement(incoming, held);
+}
+
+function withAcknowledgement(next: AlertTransition, from: AlertTransition): AlertTransition {
+  if (next.ackBy !== undefined || from.ackBy === undefined) return next;
+  return { ...next, ackBy: from.ackBy, ...(from.ackAt !== undefined ? { ackAt: from.ackAt } : {}) };
 }
 
 /** An open alert as the rules stage reports it (`GET /api/rules`). */

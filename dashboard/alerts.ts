@@ -1,8 +1,9 @@
 /**
  * The alert book: every alert the alerts stream told of, each by its latest transition. The stream holds one
  * record per transition and may deliver one twice (a replay, a consumer restarted from the earliest offset, an
- * acknowledgement the dashboard wrote and then reads back), so the book dedupes by (alertId, seq): a transition
- * whose seq is not above the one it holds for that alert is old news and changes nothing.
+ * acknowledgement the dashboard wrote and then reads back), so the book keeps each alert by the rule of
+ * `nextAlertState` (core/alerts.ts): by seq, a clear being final, an acknowledgement merged into the rules stage's
+ * transition of the same seq and kept on later ones.
  *
  * Open alerts are all kept, however old: an alert raised last week and still open is what an operator most needs
  * to see. Cleared ones are history, kept up to `maxCleared` (the oldest cleared go first); the ids of those let go
@@ -11,7 +12,7 @@
  * Free of Node's types and of I/O: the web app bundles this file too, so the page dedupes, counts and orders
  * alerts by the very rules the API answers with.
  */
-import { SEVERITIES, type AlertTransition, type Severity } from '../core/alerts.js';
+import { nextAlertState, SEVERITIES, type AlertTransition, type Severity } from '../core/alerts.js';
 import type { AlertCounts } from './protocol.js';
 
 export interface AlertQuery {
@@ -30,7 +31,7 @@ export interface AlertBookOptions {
 }
 
 export interface AlertBook {
-  /** Takes a transition; false when it was a duplicate or older than what the book holds for that alert. */
+  /** Takes a transition; false when it changed nothing (a duplicate, or older than what the book holds: `nextAlertState`). */
   add(transition: AlertTransition): boolean;
   /** The latest transition of an alert the book holds, open or cleared. */
   get(alertId: string): AlertTransition | undefined;
@@ -97,11 +98,13 @@ export function createAlertBook(options: AlertBookOptions = {}): AlertBook {
     while (forgotten.size > maxRemembered) forgotten.delete(forgotten.keys().next().value!);
   }
 
-  function add(transition: AlertTransition): boolean {
-    const id = transition.alertId;
+  function add(incoming: AlertTransition): boolean {
+    const id = incoming.alertId;
     const held = open.get(id) ?? cleared.get(id);
-    const lastSeq = held?.seq ?? forgotten.get(id);
-    if (lastSeq !== undefined && transition.seq <= lastSeq) return false;
+    const forgottenSeq = held === undefined ? forgotten.get(id) : undefined;
+    if (forgottenSeq !== undefined && incoming.seq <= forgottenSeq) return false;
+    const transition = nextAlertState(held, incoming);
+    if (transition === undefined) return false;
     forgotten.delete(id);
     if (transition.state === 'open') {
       cleared.delete(id);

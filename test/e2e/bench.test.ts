@@ -66,7 +66,10 @@ describe('sluice bench', () => {
     expect(report.disconnects).toBeGreaterThanOrEqual(50);
     expect(report.reconnects).toBeGreaterThanOrEqual(50);
     const [fault] = report.faults;
-    expect(fault).toMatchObject({ spec: 'gateway-kill@5', kind: 'gateway-kill', target: 'gateway', minPerSec: 0 });
+    expect(fault).toMatchObject({ spec: 'gateway-kill@5', kind: 'gateway-kill', target: 'gateway' });
+    // The kill stopped ingest (a 1 s window well below the 250/s offered). Whether it reached 0 depends on whether an
+    // acknowledgement already on the wire landed in the first second after the kill: not a promise (issue 23).
+    expect(fault!.minPerSec).toBeLessThan(50 * 5 * 0.5);
     expect(fault!.appliedAtS).toBeGreaterThanOrEqual(5);
     expect(fault!.liftedAtS).toBeGreaterThan(fault!.appliedAtS);
     expect(fault!.disconnects).toBeGreaterThanOrEqual(50);

@@ -55,6 +55,74 @@ describe('alert book: dedupe by (alertId, seq)', () => {
   });
 });
 
+describe('alert book: an acknowledgement racing the rules stage (two writers number one alert)', () => {
+  // The dashboard writes `acknowledged` with seq + 1 at once; the rules stage, not having read it yet, writes its
+  // own next transition with the same seq. Whatever order the two reach a reader in, it ends in the same place.
+  const ack = (alert: AlertTransition, at: number) => acknowledgement(alert, 'op', at);
+
+  it('clears an acknowledged alert when the clear carries the acknowledgement\'s seq, in either order', () => {
+    const first = raised();
+    const acked = ack(first, first.ts + 10);
+    const clear = cleared(first, first.ts + 20);
+    expect(clear.seq).toBe(acked.seq);
+    for (const order of [[acked, clear], [clear, acked]]) {
+      const book = createAlertBook();
+      book.add(first);
+      for (const transition of order) book.add(transition);
+      expect(book.get(first.alertId)).toMatchObject({ state: 'cleared', transition: 'cleared', seq: clear.seq, clearReason: 'condition' });
+      expect(book.counts().open).toBe(0);
+    }
+  });
+
+  it('keeps who acknowledged on a clear that the rules stage wrote before it read the acknowledgement', () => {
+    const book = createAlertBook();
+    const first = raised();
+    book.add(first);
+    book.add(ack(first, 1_500));
+    book.add(cleared(first, 2_000));
+    expect(book.get(first.alertId)).toMatchObject({ state: 'cleared', ackBy: 'op', ackAt: 1_500 });
+  });
+
+  it('merges an update and an acknowledgement of the same seq: the new value, still acknowledged, in either order', () => {
+    const first = raised();
+    const acked = ack(first, first.ts + 10);
+    const update = next(first, { value: 31, ts: first.ts + 20 });
+    for (const order of [[acked, update], [update, acked]]) {
+      const book = createAlertBook();
+      book.add(first);
+      for (const transition of order) expect(book.add(transition)).toBe(true);
+      expect(book.get(first.alertId)).toMatchObject({ state: 'open', transition: 'updated', value: 31, seq: 2, ackBy: 'op' });
+      expect(book.counts().unacknowledged).toBe(0);
+      // Both read back again (the stream redelivers): nothing changes.
+      expect(book.add(acked)).toBe(false);
+      expect(book.add(update)).toBe(false);
+    }
+  });
+
+  it('keeps the acknowledgement on later updates that do not carry it yet', () => {
+    const book = createAlertBook();
+    const first = raised();
+    book.add(first);
+    const acked = ack(first, 1_500);
+    book.add(acked);
+    // The rules stage is still behind: seq 2 and 3 without ackBy.
+    const update = next(first, { value: 30 });
+    book.add(update);
+    book.add(next(update, { value: 33 }));
+    expect(book.get(first.alertId)).toMatchObject({ seq: 3, value: 33, ackBy: 'op', ackAt: 1_500 });
+  });
+
+  it('never reopens a cleared alert, whatever seq comes after the clear', () => {
+    const book = createAlertBook();
+    const first = raised();
+    book.add(first);
+    book.add(cleared(first, 2_000));
+    expect(book.add(ack(first, 2_100))).toBe(false);
+    expect(book.add(next(first, { seq: 7 }))).toBe(false);
+    expect(book.get(first.alertId)?.state).toBe('cleared');
+  });
+});
+
 describe('alert book: order and queries', () => {
   it('lists open alerts first, worst severity first, then the newest raise; cleared ones by their clear, newest first', () => {
     const book = createAlertBook();
