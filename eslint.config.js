@@ -3,8 +3,8 @@ import tseslint from 'typescript-eslint';
 
 // kafkajs runs with patches (core/streams/kafkajs-patches.ts) that must load before it: one way in.
 const kafkajsOneWayIn = { name: 'kafkajs', message: "import from core/streams/kafkajs.ts, which loads kafkajs' patches first" };
-const kafkajsInternals = { regex: '^kafkajs/', message: 'kafkajs internals are reached in core/streams/kafkajs-patches.ts only (DESIGN §4.7)' };
-// Only core/streams/ touches the Kafka client (DESIGN §4.6); everything else goes through core/seams.ts.
+const kafkajsInternals = { regex: '^kafkajs/', message: 'kafkajs internals are reached in core/streams/kafkajs-patches.ts only (ARCHITECTURE.md, design rule 7)' };
+// Only core/streams/ touches the Kafka client (ARCHITECTURE.md, design rule 6); everything else goes through core/seams.ts.
 const kafkaClientInStreamsOnly = {
   regex: '(^|/)streams/kafkajs(\\.[cm]?[jt]s)?$',
   message: 'only core/streams/ touches the Kafka client: use the seams in core/seams.ts (StreamBus, ConsumerLagSource) and core/streams/connection.ts',

@@ -122,7 +122,7 @@ export interface BenchReport extends Omit<DeviceCounts, 'sent' | 'acked'> {
   ingestPerSec: number;
   latencyMs: { ackP50: number; ackP99: number; livePushP50: number | null; livePushP99: number | null; storedP50: number | null; storedP99: number | null };
   gatewayRssMiB: number | null;
-  // Beyond the DESIGN §2 minimum:
+  // Beyond the first figures every bench reports (each field: docs/contracts.md §13):
   offeredPerSec: number;
   ratePerDevice: number;
   payloadBytes: number;

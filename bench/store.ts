@@ -1,4 +1,4 @@
-/** Reading bench points back from the InfluxDB-compatible store (VictoriaMetrics export API, DESIGN §3). */
+/** Reading bench points back from the InfluxDB-compatible store (VictoriaMetrics export API, docs/contracts.md §15). */
 import { BENCH_SERIES } from './payload.js';
 
 export interface ExportedSeries {

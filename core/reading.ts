@@ -1,12 +1,12 @@
 /**
- * What Sluice carries (contract: DESIGN.md §2): readings, device events, dead letters, and the payload formats
- * readings come in. As Kafka records they are encoded and decoded by core/records.ts only.
+ * What Sluice carries (contract: docs/contracts.md §5–§7): readings, device events, dead letters, and the payload
+ * formats readings come in. As Kafka records they are encoded and decoded by core/records.ts only.
  */
 
 /** The value of a reading: what a payload may carry for one metric. */
 export type ReadingValue = number | boolean | string;
 
-/** The one shape every payload format is normalized into (contract: ../shared/DESIGN.md §2). */
+/** The one shape every payload format is normalized into (contract: docs/contracts.md §5). */
 export interface Reading {
   /** From the authenticated connection, never from the payload. */
   deviceId: string;

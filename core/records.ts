@@ -1,5 +1,5 @@
 /**
- * The Kafka record format (contract: DESIGN.md §2 "Kafka topics"): the one module that turns readings, device
+ * The Kafka record format (contract: docs/contracts.md §6 Kafka topics): the one module that turns readings, device
  * events and dead letters into records and back. Producers (bridge, writer, bench baseline) encode here, consumers
  * (writer, live feed, replay) decode here; the embedded queue carries the same records.
  *

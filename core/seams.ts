@@ -9,8 +9,9 @@ export type { ConsumerGroupLag, ConsumerLagReport, DeviceStatus, DeviceSummary, 
  */
 
 /**
- * The streams of DESIGN §2; the Kafka topic is `{prefix}.{stream}`. `rules-state` is the rules stage's changelog:
- * compacted, keyed by device id like the rest, so partition N holds the state of the devices of partition N.
+ * The streams of docs/contracts.md §6; the Kafka topic is `{prefix}.{stream}`. `rules-state` is the rules stage's
+ * changelog: compacted, keyed by device id like the rest, so partition N holds the state of the devices of
+ * partition N.
  */
 export type StreamName = 'telemetry' | 'events' | 'deadletter' | 'alerts' | 'rules-state';
 export const STREAM_NAMES: readonly StreamName[] = ['telemetry', 'events', 'deadletter', 'alerts', 'rules-state'];

@@ -1,5 +1,5 @@
 /**
- * Telemetry topics (contract: DESIGN.md §2 "MQTT topics"), parsed and built here only:
+ * Telemetry topics (contract: docs/contracts.md §4 MQTT), parsed and built here only:
  *
  *   devices/{id}/telemetry            any supported format, detected from the content
  *   devices/{id}/telemetry/{metric}   one plain value for {metric}

@@ -53,7 +53,7 @@ export function acknowledgedBy(body: unknown, ip: string): string | undefined {
 /** Served without a session: the login form, and `/`, which handles its own access; plus the mounted routes' own. */
 const PUBLIC_PATHS = ['/login', '/logout', '/'];
 
-/** The HTTP API of DESIGN §2, built apart from listening so tests can use `inject` or port 0. */
+/** The HTTP API of docs/contracts.md §11, built apart from listening so tests can use `inject` or port 0. */
 export async function buildHttpApi(deps: HttpApiDeps): Promise<FastifyInstance> {
   const app = Fastify({ logger: false });
   await app.register(cookie);

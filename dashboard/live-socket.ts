@@ -29,9 +29,10 @@
  *                   that changed (new readings, status, or a message rate still decaying). `FleetRow` =
  *                   `{ id, status: 'online'|'offline'|'unknown', statusSince?, lastSeen, msgsPerSec,
  *                   readingsPerSec, latest: { [metric]: { value, unit?, ts } } }`. Volatile.
- * - `device-event`  `DeviceEvent` (`{ deviceId, type: 'online'|'offline'|'acl-violation'|'auth-failed',
- *                   reason, ts, remoteAddress? }`) at once to `device:<id>`; online/offline also to `fleet`.
- *                   Not volatile: a status flip is never dropped.
+ * - `device-event`  `DeviceEvent` (`{ deviceId, type: 'online'|'offline'|'acl-violation'|'auth-failed'|
+ *                   'auth-failures'|'refused', reason, detail?, ts, remoteAddress?, count? }`, docs/contracts.md §7)
+ *                   at once to `device:<id>`; online/offline also to `fleet`. Not volatile: a status flip is never
+ *                   dropped.
  * - `dead-letters`  `{ deviceId, deadLetters: { deviceId, code, reason, topic, receivedAt, bytes }[] }` with
  *                   the batch tick to `device:<id>`, at most `maxDeadLettersPerDevice` (20) per tick. Not volatile.
  * - `alerts`        `{ ts, open: AlertTransition[] }` once on connect (every connection, no room to join): every open

@@ -1,5 +1,5 @@
 /**
- * The topic ACL of DESIGN §2: a device publishes only under `devices/{its id}/` (telemetry and status)
+ * The topic ACL of docs/contracts.md §4: a device publishes only under `devices/{its id}/` (telemetry and status)
  * and subscribes only to its own `devices/{its id}/commands/#`. Pure, so it is tested table-style.
  */
 export type PublishDecision =

@@ -1,7 +1,7 @@
 /**
- * The pure normalizer: one MQTT telemetry message → readings (DESIGN.md §2 "The reading") and rejections.
+ * The pure normalizer: one MQTT telemetry message → readings (docs/contracts.md §5 The reading) and rejections.
  * No I/O, no clock (the receive time is an input), deterministic, and it never throws: bad device input is
- * data to dead-letter (DESIGN.md §4 point 4), not an exception to crash the broker with.
+ * data to dead-letter (ARCHITECTURE.md "Design rules" 4), not an exception to crash the broker with.
  *
  * Which format a payload is read as — first matching row wins:
  *

@@ -4,9 +4,9 @@
  *   measurement[,tag=value…] field=value[,field=value…] [timestamp]
  *
  * Metric naming (one rule): a field named `value` becomes the metric `measurement`; any other field becomes
- * `measurement_field`. This inverts the storage mapping of DESIGN.md §2 (measurement = metric, field `value`),
+ * `measurement_field`. This inverts the storage mapping of docs/contracts.md §5 (measurement = metric, field `value`),
  * so a point read back from InfluxDB and re-sent keeps its metric, and it matches the `{measurement}_{field}`
- * series names of the InfluxDB-compatible store (DESIGN.md §3):
+ * series names of the InfluxDB-compatible store (docs/contracts.md §15):
  *
  *   temperature,room=a value=21.5      → temperature        {room: "a"}
  *   env,room=a temp=21.5,hum=40i       → env_temp, env_hum  {room: "a"}

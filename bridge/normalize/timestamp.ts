@@ -2,7 +2,7 @@ import { describe } from './rejections.js';
 import { DECIMAL_NUMBER } from './validate.js';
 
 /**
- * Device times → epoch milliseconds (the unit of `Reading.ts`, DESIGN.md §2).
+ * Device times → epoch milliseconds (the unit of `Reading.ts`, docs/contracts.md §5).
  *
  * Numeric times carry no unit, so the unit is read from the magnitude. The thresholds sit far from any plausible
  * "now" in every unit (now ≈ 1.7e9 s = 1.7e12 ms = 1.7e15 µs = 1.7e18 ns):

@@ -4,7 +4,7 @@ import { describe, quote, rejection, type Rejection, type RejectionCode } from '
 
 /**
  * Metric names and tag keys: a letter or `_`, then letters, digits, `_`, `.`, `:` or `-`. This keeps names valid
- * as InfluxDB measurements and Prometheus-style series names (DESIGN.md §3: `{measurement}_{field}`) without
+ * as InfluxDB measurements and Prometheus-style series names (docs/contracts.md §15: `{measurement}_{field}`) without
  * escaping, and excludes `/`, spaces and `,`, which would need escaping in line protocol and MQTT topics.
  */
 export const METRIC_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.:-]*$/;
@@ -18,7 +18,7 @@ export const DECIMAL_NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 /**
  * Tag keys a payload may not set: `device` is the tag the writer derives from the authenticated connection
- * (DESIGN.md §2), so accepting it from a payload would let a device file readings under another device's name;
+ * (docs/contracts.md §5), so accepting it from a payload would let a device file readings under another device's name;
  * `ts_corrected` is set only by the normalizer.
  */
 export const RESERVED_TAG_KEYS: readonly string[] = ['device', 'ts_corrected'];

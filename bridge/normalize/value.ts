@@ -1,5 +1,5 @@
 /**
- * Plain values: the whole payload is one value (DESIGN.md §2, `devices/{id}/telemetry/{metric}`).
+ * Plain values: the whole payload is one value (docs/contracts.md §4, `devices/{id}/telemetry/{metric}`).
  * Surrounding whitespace is ignored because command-line publishers often append a newline.
  *
  *   a decimal number (`21.5`, `-3`, `1e3`)       → number; `NaN`, `inf`, `Infinity`, `1e999` → NON_FINITE_NUMBER

@@ -53,7 +53,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--duration <s>', 'seconds of load', positiveNumber, 30)
     .addOption(new Option('--qos <q>', 'MQTT QoS').choices(['0', '1']).default('1'))
     .option('--rules', 'run 10 rules (bench/rules.ts) in a rules process of their own; report its CPU per message and the alert latency (reading published → alert on the alerts topic)')
-    .option('--json <file>', 'write the results as JSON (DESIGN §2)')
+    .option('--json <file>', 'write the results as JSON (docs/contracts.md §13)')
     .option('--baseline <name>', 'also measure mosquitto (pub→sub QoS 1) and/or kafka (raw kafkajs); repeatable', collectBaseline, [])
     .option('--kafka <brokers>', 'Kafka brokers (default: KAFKA_BROKERS)')
     .addOption(new Option('--kafka-nodes <n>', 'start a Kafka cluster of the bench\'s own with 1 or 3 nodes (replication factor 3 with 3) instead of using --kafka / KAFKA_BROKERS; destroyed afterwards').choices(['1', '3']))

@@ -14,7 +14,7 @@ export interface WriterRole {
 
 /**
  * The store writer: a consumer group from the telemetry stream into the store, on its own thread in production
- * with WRITER_THREAD (the default), else on this one.
+ * with WRITER_THREAD (off by default: on 2 shared cores the thread takes CPU from ingest), else on this one.
  */
 export async function startWriterRole(services: Services): Promise<WriterRole> {
   const { config, kafka, production, logger, metrics } = services;

@@ -11,7 +11,7 @@ export interface InfluxStoreOptions {
   timeoutMs?: number;
 }
 
-/** measurement = metric, tag `device` (+ reading tags), field `value`, timestamp = ts in ms (DESIGN §2). */
+/** measurement = metric, tag `device` (+ reading tags), field `value`, timestamp = ts in ms (docs/contracts.md §5). */
 export function readingToPoint(reading: Reading): Point {
   const point = new Point(reading.metric).tag('device', reading.deviceId).timestamp(reading.ts);
   for (const [name, value] of Object.entries(reading.tags ?? {})) {

@@ -44,9 +44,9 @@ export function kafkaConnectionFrom(config: KafkaConnectionConfig): KafkaConnect
 
 /**
  * The store writer's Kafka consumer group, the one place it is spelled out (the connection carries it to the
- * wiring, the writer thread and the dashboard's lag; tests call this). It includes the topic prefix (DESIGN §2):
- * two deployments sharing a Kafka cluster and a client id never share a group, which would hand each writer the
- * other's partitions (and kafkajs drops those, unread).
+ * wiring, the writer thread and the dashboard's lag; tests call this). It includes the topic prefix
+ * (docs/contracts.md §6): two deployments sharing a Kafka cluster and a client id never share a group, which would
+ * hand each writer the other's partitions (and kafkajs drops those, unread).
  */
 export function writerGroupId(config: Pick<Config, 'KAFKA_CLIENT_ID' | 'KAFKA_TOPIC_PREFIX' | 'KAFKA_WRITER_GROUP'>): string {
   return config.KAFKA_WRITER_GROUP ?? `${config.KAFKA_CLIENT_ID}-${config.KAFKA_TOPIC_PREFIX}-writer`;
@@ -57,7 +57,7 @@ export function rulesGroupId(config: Pick<Config, 'KAFKA_CLIENT_ID' | 'KAFKA_TOP
   return config.KAFKA_RULES_GROUP ?? `${config.KAFKA_CLIENT_ID}-${config.KAFKA_TOPIC_PREFIX}-rules`;
 }
 
-/** A stream's topic in Kafka (DESIGN §2: `{prefix}.telemetry`, …). */
+/** A stream's topic in Kafka (docs/contracts.md §6: `{prefix}.telemetry`, …). */
 export function topicName(prefix: string, stream: StreamName): string {
   return `${prefix}.${stream}`;
 }

@@ -1,6 +1,6 @@
 /**
- * Every change Sluice makes to kafkajs internals, in one place (DESIGN §4.7). kafkajs 2.2.4 is its last release
- * (2023) and the project is unmaintained, so fixes that upstream has not released are applied here: each
+ * Every change Sluice makes to kafkajs internals, in one place (ARCHITECTURE.md "Design rules" 7). kafkajs 2.2.4
+ * is its last release (2023) and the project is unmaintained, so fixes that upstream has not released are applied here: each
  * replacement is put in Node's CJS module cache before kafkajs loads, so kafkajs' own `require` picks it up.
  * This module must be imported before kafkajs (core/streams/kafka.ts does, first).
  *

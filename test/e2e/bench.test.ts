@@ -10,7 +10,7 @@ const execFileAsync = promisify(execFile);
 describe('sluice bench', () => {
   const kafkaBrokers = inject('kafkaBrokers');
 
-  it('runs a small load end to end and writes the DESIGN §2 JSON with nothing lost', async () => {
+  it('runs a small load end to end and writes the JSON of docs/contracts.md §13 with nothing lost', async () => {
     const out = join(await tempDataDir('sluice-bench-test-'), 'bench.json');
     const { stdout } = await execFileAsync(
       process.execPath,

@@ -62,7 +62,7 @@ describe('sluice simulate against a real pipeline (Kafka + store)', () => {
     // environment: three readings per message.
     expect(stats.readingsAcked).toBe(stats.acked * 3);
 
-    // The shared store deduplicates like InfluxDB (DESIGN §3), so this counts distinct points.
+    // The shared store deduplicates like InfluxDB (docs/contracts.md §15), so this counts distinct points.
     const selector = `{__name__=~"temperature_value|humidity_value|pressure_value",device=~"${prefix}-.*"}`;
     const count = async () => (await exportSeries(influxUrl, selector)).reduce((n, s) => n + s.values.length, 0);
     await expect.poll(count, { timeout: 30_000, interval: 500 }).toBeGreaterThanOrEqual(stats.readingsAcked);

@@ -5,7 +5,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { projectRoot } from './sluice-process.js';
 
 /**
- * Debian's Chromium driven by playwright-core (DESIGN.md §3): never a downloaded browser. Each launch gets a
+ * Debian's Chromium driven by playwright-core (docs/contracts.md §15): never a downloaded browser. Each launch gets a
  * fresh profile directory, removed on close.
  */
 

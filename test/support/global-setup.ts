@@ -1,6 +1,6 @@
 /**
  * vitest globalSetup for the integration and e2e projects: makes real Kafka and VictoriaMetrics available
- * (DESIGN.md §3). Servers someone else runs win: when KAFKA_BROKERS and INFLUX_URL are both set they are used
+ * (docs/contracts.md §15). Servers someone else runs win: when KAFKA_BROKERS and INFLUX_URL are both set they are used
  * as they are. Otherwise scripts/services.ts starts (or reuses) local ones.
  *
  * Tests read the addresses with `inject('kafkaBrokers')` / `inject('influxUrl')`; they are also in

@@ -24,7 +24,7 @@ function capturingBridge() {
   return { bridge, of };
 }
 
-/** The bytes the bridge wrote before the record format moved to core/records.ts (DESIGN.md §2 "Kafka topics"). */
+/** The bytes the bridge wrote before the record format moved to core/records.ts (docs/contracts.md §6 Kafka topics). */
 describe('bridge records', () => {
   it('a publish with a good and a bad part: one telemetry record and one dead letter with the whole payload', async () => {
     const { bridge, of } = capturingBridge();

@@ -30,7 +30,7 @@ const event: DeviceEvent = { deviceId: 'd1', type: 'offline', reason: 'connectio
 
 /**
  * The bytes Sluice wrote before the codec had a module of its own (bridge/bridge.ts, consumers/writer.ts): the
- * format is a contract (DESIGN.md §2), so these literals change only together with every reader of the topics.
+ * format is a contract (docs/contracts.md §6), so these literals change only together with every reader of the topics.
  */
 describe('records: encoding is byte-identical to the records already in Kafka', () => {
   it('a reading: key = device id, value = the reading as JSON, timestamp = receivedAt', () => {

