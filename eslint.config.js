@@ -11,8 +11,10 @@ const kafkaClientInStreamsOnly = {
 };
 
 const STAGES = ['gateway', 'bridge', 'consumers', 'dashboard', 'rules'];
+/** An import of anything in the top-level `folder` (a relative path climbing up into it). */
+const importOf = (folder, message) => ({ regex: `(^|/)\\.\\./(\\.\\./)*${folder}/`, message });
 function stageBoundaries() {
-  const forbidden = (folder) => ({ regex: `(^|/)\\.\\./(\\.\\./)*${folder}/`, message: `stages meet only at core/seams.ts: do not import ${folder}/ here (ARCHITECTURE.md)` });
+  const forbidden = (folder) => importOf(folder, `stages meet only at core/seams.ts: do not import ${folder}/ here (ARCHITECTURE.md)`);
   // Which queue and store a process uses is the roles' choice (cli/roles/); stages get them through the seams.
   const adapters = [
     { regex: '(^|/)core/streams/(?!kafkajs(\\.[cm]?[jt]s)?$)', message: 'stages reach the queue through core/seams.ts; the roles in cli/roles/ choose and open the adapters of core/streams/' },
@@ -50,4 +52,21 @@ export default tseslint.config(
   // Stages meet only at core/seams.ts (ARCHITECTURE.md): a stage imports core/ and itself, never another stage or
   // the wiring in cli/; core/ imports no stage. Listed after the kafkajs rules, which it repeats for these folders.
   ...stageBoundaries(),
+  // scripts/ (the services, the private Kafka cluster) sit under the bench and the tests: they import core/ and
+  // themselves, never what uses them. Repeats the kafkajs rules of scripts/ above.
+  {
+    files: ['scripts/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [kafkajsOneWayIn],
+          patterns: [
+            kafkajsInternals,
+            ...[...STAGES, 'cli', 'bench', 'simulators', 'test'].map((folder) => importOf(folder, `scripts/ import core/ and scripts/ only: do not import ${folder}/ here (ARCHITECTURE.md)`)),
+          ],
+        },
+      ],
+    },
+  },
 );

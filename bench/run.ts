@@ -12,26 +12,29 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { cpus, freemem, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as hdr from 'hdr-histogram-js';
-import { io, type Socket } from 'socket.io-client';
 import { createDeviceRegistry } from '../gateway/registry.js';
 import { loadConfig } from '../core/config.js';
 import { kafkaConnectionFrom } from '../core/streams/connection.js';
 import { benchRulesYaml, RULES_PROBE_DEVICE, startRulesProbe } from './rules.js';
 import { connectLean, type LeanClient } from '../simulators/lean-mqtt.js';
-import { account, ackedFromRows, type StoredPoint } from './accounting.js';
+import { account, ackedFromRows } from './accounting.js';
 import { runLoad, type LoadProgress, type LoadResult } from './load.js';
 import type { DeviceCounts } from './load-worker.js';
 import { describeStages, scrapeStages, type Stages } from './stages.js';
 import { describeCpu, startCpuWindow, type CpuProbe, type CpuReport } from './cpu.js';
 import { startSluiceRole, startVictoriaMetrics, type BenchStore, type SluiceRole } from './processes.js';
-import type { FaultKind, FaultSpec } from './faults.js';
+import type { FaultSpec } from './faults.js';
 import { scheduleFaults, type AppliedFault, type FaultSchedule } from './fault-runner.js';
-import { computeRecovery, medianStaleness, rebucket, storeCaughtUpS, type StorePoll } from './recovery.js';
+import { describeFault, reportFault, type FaultReport } from './fault-report.js';
+import { rebucket } from './recovery.js';
 import type { PrivateKafka } from '../scripts/kafka-cluster.js';
-import { countPoints, exportPoints, runSelector, sampleExportStart } from './store.js';
-import { BENCH_METRIC, benchDeviceId, decodeSequence } from './payload.js';
+import { countPoints } from './store.js';
+import { benchDeviceId } from './payload.js';
+import { connectLive, LATENCY_SAMPLE_DEVICES, sampleStoreLatency, storedValues, type LiveMeter, type StoreSampler } from './meters.js';
 import { kafkaBaseline, mosquittoBaseline, type KafkaBaseline, type MosquittoBaseline } from './baselines.js';
+import type { BenchLog } from './log.js';
+
+export type { FaultReport };
 
 export type BaselineName = 'mosquitto' | 'kafka';
 
@@ -69,41 +72,6 @@ export interface BenchOptions {
   storeWaitS: number;
   /** The first seconds of load (JIT, first Kafka requests) are counted but left out of the latency percentiles. */
   warmupS: number;
-}
-
-/** One fault of a run, as applied and what it did; times in seconds from the start of the load. */
-export interface FaultReport {
-  spec: string;
-  kind: FaultKind;
-  /** "broker 2", "all 3 brokers", "store", "writer", "gateway". */
-  target: string;
-  broker: number | null;
-  /** Telemetry partitions the broker led when it was hit, of `partitions`. */
-  ledPartitions: number | null;
-  partitions: number | null;
-  atS: number;
-  /** Stop or kill sent. */
-  appliedAtS: number | null;
-  /** The process (every broker for kafka-down) had exited. */
-  downAtS: number | null;
-  /** Restart done: answering, serving, listening. */
-  liftedAtS: number | null;
-  /** From liftedAt until acked/s (1 s window) was ≥ 95 % of offered (messages that fell due), sustained 3 s; 0 when it already was; null: not before the load ended. */
-  recoveryS: number | null;
-  /** First 1 s window below 95 % of offered at or after the fault, when it was back (sustained), and how long that took. */
-  dipStartS: number | null;
-  backAtS: number | null;
-  dipS: number | null;
-  /** Lowest acked/s (1 s window) from the fault until back. */
-  minPerSec: number;
-  minPct: number;
-  /** Connections the devices saw dropped from the fault until ingest was back (or the end of the load). */
-  disconnects: number;
-  /** When as many devices had reconnected as had been dropped since the fault (null: none dropped, or not all back). */
-  reconnectedAtS: number | null;
-  /** After liftedAt, when the sampled devices' newest stored points were again as fresh as before the first fault. */
-  storeCaughtUpS: number | null;
-  error?: string;
 }
 
 /** Besides these, what the devices counted (errors, throttled, disconnects, reconnects, resends): DeviceCounts. */
@@ -155,134 +123,11 @@ export interface BenchReport extends Omit<DeviceCounts, 'sent' | 'acked'> {
 const MiB = 1024 * 1024;
 const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
-/** Bench devices share one secret: one scrypt hash instead of thousands (a bench is not a security test). */
-async function registerBenchDevices(dataDir: string, count: number): Promise<{ ids: string[]; secret: string }> {
-  const secret = randomBytes(18).toString('base64url');
-  const ids = Array.from({ length: count }, (_, i) => benchDeviceId(i));
-  await createDeviceRegistry(dataDir).add(ids, { sharedSecret: secret });
-  return { ids, secret };
-}
-
-interface LiveMeter {
-  pushed(): number;
-  /** Readings published before this (epoch ms) are counted, not timed. */
-  measureFrom(epochMs: number): void;
-  histogram: hdr.Histogram;
-  reason?: string;
-  close(): void;
-}
-
-/**
- * Live push is measured on the device rooms of a sample of devices, as the dashboard's device view receives
- * them. The `fleet:readings` firehose (every reading of every device) would cost the bench's own socket.io
- * client ~40 µs of CPU per message, taken from the same cores the pipeline runs on.
- */
-const LATENCY_SAMPLE_DEVICES = 32;
-
-async function connectLive(port: number, token: string, sampleIds: readonly string[], messagesPerDevice: number, log: (line: string) => void): Promise<LiveMeter> {
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000, numberOfSignificantValueDigits: 3 });
-  let pushed = 0;
-  // First arrival per message only: a reading pushed again (redelivery) is not a new push.
-  const seen = new Map<number, Uint8Array>();
-  // Reconnects (and joins its rooms again) when a fault restarts the process serving the dashboard.
-  const socket: Socket = io(`http://127.0.0.1:${port}`, { auth: { token }, transports: ['websocket'], reconnectionDelay: 250, reconnectionDelayMax: 2000, timeout: 5000 });
-  let timedFrom = Number.POSITIVE_INFINITY;
-  const meter: LiveMeter = { pushed: () => pushed, histogram, close: () => socket.close(), measureFrom: (epochMs) => (timedFrom = epochMs) };
-  socket.on('readings', (frame: { readings?: { metric: string; ts: number; value: unknown }[]; dropped?: number }) => {
-    const now = Date.now();
-    for (const reading of frame.readings ?? []) {
-      if (reading.metric !== BENCH_METRIC || typeof reading.value !== 'number') continue;
-      const { deviceIndex, message } = decodeSequence(reading.value);
-      let row = seen.get(deviceIndex);
-      if (!row) seen.set(deviceIndex, (row = new Uint8Array(messagesPerDevice + 1)));
-      if (message >= row.length || row[message] === 1) continue;
-      row[message] = 1;
-      pushed++;
-      if (reading.ts >= timedFrom) histogram.recordValue(Math.max(1, now - reading.ts));
-    }
-  });
-  const join = (room: string): Promise<string | undefined> =>
-    new Promise((resolve) => socket.emit('join', room, (result: { ok: boolean; error?: string }) => resolve(result?.ok ? undefined : `join ${room} refused: ${result?.error ?? 'no reason'}`)));
-  const joined = await new Promise<string | undefined>((resolve) => {
-    const timer = setTimeout(() => resolve('no socket.io answer on the dashboard port within 5 s'), 5000);
-    socket.once('connect_error', (error) => {
-      clearTimeout(timer);
-      resolve(`socket.io connection refused: ${error.message}`);
-    });
-    socket.once('connect', () => {
-      void Promise.all(sampleIds.map((id) => join(`device:${id}`))).then((refusals) => {
-        clearTimeout(timer);
-        resolve(refusals.find((refusal) => refusal !== undefined));
-        socket.on('connect', () => void Promise.all(sampleIds.map((id) => join(`device:${id}`))));
-      });
-    });
-  });
-  if (joined) {
-    meter.reason = joined;
-    socket.close();
-    log(`live push not measured: ${joined}`);
-  }
-  return meter;
-}
-
-/**
- * Polls a sample of devices' series and records, per new point, when it first became readable; and per poll how
- * far behind real time the sampled devices' newest points were (for the store's catch-up after a fault).
- */
-function sampleStoreLatency(url: string, runId: string, sampleIds: string[]): { histogram: hdr.Histogram; polls: { at: number; stalenessMs: number | null }[]; measureFrom(epochMs: number): void; stop(): Promise<void> } {
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000, numberOfSignificantValueDigits: 3 });
-  const polls: { at: number; stalenessMs: number | null }[] = [];
-  const seen = new Set<number>();
-  const newestStored = new Map<string, number>();
-  const runStartMs = Date.now();
-  let timedFrom = Number.POSITIVE_INFINITY;
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const pollAt = Date.now();
-      try {
-        for (const series of await exportPoints(url, runSelector(runId, sampleIds), sampleExportStart(newestStored, sampleIds, runStartMs))) {
-          const device = series.metric.device;
-          series.values.forEach((value, i) => {
-            const ts = series.timestamps[i]!;
-            if (device !== undefined && ts > (newestStored.get(device) ?? Number.NEGATIVE_INFINITY)) newestStored.set(device, ts);
-            if (seen.has(value)) return;
-            seen.add(value);
-            if (ts >= timedFrom) histogram.recordValue(Math.max(1, pollAt - ts));
-          });
-        }
-        let oldestNewest = Number.POSITIVE_INFINITY;
-        for (const id of sampleIds) oldestNewest = Math.min(oldestNewest, newestStored.get(id) ?? Number.NEGATIVE_INFINITY);
-        polls.push({ at: pollAt, stalenessMs: Number.isFinite(oldestNewest) ? pollAt - oldestNewest : null });
-      } catch {
-        // the next poll tries again
-      }
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 250 - (Date.now() - pollAt))));
-    }
-  })();
-  return {
-    histogram,
-    polls,
-    measureFrom: (epochMs) => (timedFrom = epochMs),
-    async stop() {
-      running = false;
-      await loop;
-    },
-  };
-}
-
-async function storedValues(url: string, runId: string): Promise<StoredPoint[]> {
-  const points: StoredPoint[] = [];
-  for (const series of await exportPoints(url, runSelector(runId))) {
-    series.values.forEach((value, i) => points.push({ value, timestamp: series.timestamps[i]! }));
-  }
-  return points;
-}
-
 /** What a run started, ended in order once (also when the run fails or is interrupted). */
 class Cleanups {
   private readonly steps: (() => Promise<void>)[] = [];
   private ran?: Promise<void>;
+  constructor(private readonly log: BenchLog) {}
   /** Runs before everything registered so far (a later start is stopped first). */
   first(step: () => Promise<void>): void {
     this.steps.unshift(step);
@@ -293,14 +138,14 @@ class Cleanups {
   }
   run(): Promise<void> {
     this.ran ??= (async () => {
-      for (const step of this.steps.splice(0)) await step().catch(() => undefined);
+      for (const step of this.steps.splice(0)) await step().catch((error: unknown) => this.log('a clean-up step failed; going on with the next', { err: error }));
     })();
     return this.ran;
   }
 }
 
-export async function runBench(options: BenchOptions, log: (line: string) => void, onProgress?: (p: LoadProgress & { phase: string }) => void): Promise<BenchReport> {
-  const cleanups = new Cleanups();
+export async function runBench(options: BenchOptions, log: BenchLog, onProgress?: (p: LoadProgress & { phase: string }) => void): Promise<BenchReport> {
+  const cleanups = new Cleanups(log);
   const signal = options.signal;
   const interrupted = new Promise<never>((_, reject) => {
     const stop = (): void => reject(new Error('interrupted: stopped everything the bench started'));
@@ -314,15 +159,62 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   }
 }
 
-async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: string) => void, onProgress?: (p: LoadProgress & { phase: string }) => void): Promise<BenchReport> {
-  const runId = randomBytes(4).toString('hex');
-  const prefix = `bench${runId}`;
-  const notes: string[] = [];
-  const messagesPerDevice = Math.floor(options.rate * options.durationS);
-  const warmupMs = Math.round(options.warmupS * 1000);
-  const startedAt = new Date().toISOString();
-  const faults = options.faults ?? [];
+/**
+ * One run, as a pipeline of phases: each takes what the earlier ones made, registers what it starts with
+ * `cleanups`, and adds its notes to the run's (the report keeps them in this order).
+ */
+async function measure(options: BenchOptions, cleanups: Cleanups, log: BenchLog, onProgress?: (p: LoadProgress & { phase: string }) => void): Promise<BenchReport> {
+  const run = planRun(options);
+  const backends = await startBackends(options, run, cleanups, log);
+  const devices = await registerDevices(options, cleanups);
+  const processes = await startProcesses(options, run, backends, devices, cleanups, log);
+  const meters = await startMeters(options, run, backends, devices, processes, cleanups, log);
+  const loaded = await driveLoad(options, run, backends, devices, processes, meters, cleanups, log, onProgress);
+  const storeDeadline = await waitForStore(options, run, backends, loaded, meters, log);
+  const accounting = await accountStored(run, backends, loaded, storeDeadline);
+  const idle = await measureIdle(options, devices, processes, log);
+  const finished = await stopProcesses(run, processes, meters);
+  const report = buildReport(options, run, backends, processes, meters, loaded, accounting, idle, finished, log);
+  await runBaselines(options, run, backends, report, log);
+  return report;
+}
 
+/** The run itself: its id (topics, the store's series), the messages each device sends, and its notes. */
+interface RunPlan {
+  runId: string;
+  /** Topic prefix of the Sluice under test. */
+  prefix: string;
+  messagesPerDevice: number;
+  warmupMs: number;
+  startedAt: string;
+  faults: FaultSpec[];
+  /** The report's notes, in the order the phases add them. */
+  notes: string[];
+}
+
+function planRun(options: BenchOptions): RunPlan {
+  const runId = randomBytes(4).toString('hex');
+  return {
+    runId,
+    prefix: `bench${runId}`,
+    messagesPerDevice: Math.floor(options.rate * options.durationS),
+    warmupMs: Math.round(options.warmupS * 1000),
+    startedAt: new Date().toISOString(),
+    faults: options.faults ?? [],
+    notes: [],
+  };
+}
+
+/** Kafka and the store: someone else's, or the bench's own (then a fault can stop them). */
+interface Backends {
+  kafkaBrokers: string[];
+  cluster?: PrivateKafka;
+  storeUrl: string;
+  store?: BenchStore;
+}
+
+async function startBackends(options: BenchOptions, run: RunPlan, cleanups: Cleanups, log: BenchLog): Promise<Backends> {
+  const { notes } = run;
   let kafkaBrokers = options.kafkaBrokers;
   let cluster: PrivateKafka | undefined;
   if (options.kafkaNodes) {
@@ -354,6 +246,20 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
   } else {
     notes.push(`store: ${storeUrl} (given); if it deduplicates, duplicatesStored cannot see double writes`);
   }
+  return { kafkaBrokers, ...(cluster ? { cluster } : {}), storeUrl, ...(store ? { store } : {}) };
+}
+
+/** The devices (load and idle ones, and with --rules the probe) in a device registry of the run's own. */
+interface RegisteredDevices {
+  dataDir: string;
+  /** Load devices first, then the idle ones. */
+  ids: string[];
+  secret: string;
+  /** The rules file (written only with --rules). */
+  rulesFile: string;
+}
+
+async function registerDevices(options: BenchOptions, cleanups: Cleanups): Promise<RegisteredDevices> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sluice-bench-data-'));
   cleanups.last(() => rm(dataDir, { recursive: true, force: true }));
   const { ids, secret } = await registerBenchDevices(dataDir, options.devices + options.idleDevices);
@@ -362,11 +268,41 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
     await createDeviceRegistry(dataDir).add([RULES_PROBE_DEVICE], { sharedSecret: secret });
     await writeFile(rulesFile, benchRulesYaml());
   }
+  return { dataDir, ids, secret, rulesFile };
+}
+
+/** Bench devices share one secret: one scrypt hash instead of thousands (a bench is not a security test). */
+async function registerBenchDevices(dataDir: string, count: number): Promise<{ ids: string[]; secret: string }> {
+  const secret = randomBytes(18).toString('base64url');
+  const ids = Array.from({ length: count }, (_, i) => benchDeviceId(i));
+  await createDeviceRegistry(dataDir).add(ids, { sharedSecret: secret });
+  return { ids, secret };
+}
+
+/** The Sluice processes under test: the measured one (all roles, or gateway+bridge), and those beside it. */
+interface SluiceProcesses {
+  /** The dashboard's token, for the live meter and the stage scrape. */
+  token: string;
+  sluice: SluiceRole;
+  /** With --split-roles: the writer, then the dashboard. */
+  helpers: SluiceRole[];
+  rulesRole?: SluiceRole;
+  rulesProbe?: RulesProbe;
+  dashboardPort: number;
+  /** The measured process's highest RSS so far (sampled every second), in bytes. */
+  rssPeak(): number;
+}
+
+type RulesProbe = Awaited<ReturnType<typeof startRulesProbe>>;
+
+async function startProcesses(options: BenchOptions, run: RunPlan, backends: Backends, devices: RegisteredDevices, cleanups: Cleanups, log: BenchLog): Promise<SluiceProcesses> {
+  const { prefix, notes } = run;
+  const { dataDir, secret, rulesFile } = devices;
   const token = randomBytes(16).toString('hex');
-  log(`starting sluice (topics ${prefix}.*, store ${storeUrl})`);
+  log(`starting sluice (topics ${prefix}.*, store ${backends.storeUrl})`);
   const sluiceEnv = {
-    KAFKA_BROKERS: kafkaBrokers.join(','),
-    INFLUX_URL: storeUrl,
+    KAFKA_BROKERS: backends.kafkaBrokers.join(','),
+    INFLUX_URL: backends.storeUrl,
     KAFKA_TOPIC_PREFIX: prefix,
     KAFKA_CLIENT_ID: `sluice-${prefix}`,
     KAFKA_PARTITIONS: String(options.partitions),
@@ -381,7 +317,7 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
   cleanups.first(sluice.stop);
   const helpers: SluiceRole[] = [];
   let rulesRole: SluiceRole | undefined;
-  let rulesProbe: Awaited<ReturnType<typeof startRulesProbe>> | undefined;
+  let rulesProbe: RulesProbe | undefined;
   if (options.rules) {
     const started = await startSluiceRole({ ...sluiceEnv, RULES_FILE: rulesFile }, [], ['--roles', 'rules']);
     rulesRole = started;
@@ -406,16 +342,56 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
     });
   }, 1000);
   cleanups.first(async () => clearInterval(rssTimer));
+  return { token, sluice, helpers, ...(rulesRole ? { rulesRole } : {}), ...(rulesProbe ? { rulesProbe } : {}), dashboardPort, rssPeak: () => rssPeak };
+}
 
+/** Live push and store latency, measured on the same sampled devices. */
+interface Meters {
+  sampleIds: string[];
+  live: LiveMeter;
+  storeSampler: StoreSampler;
+}
+
+async function startMeters(options: BenchOptions, run: RunPlan, backends: Backends, devices: RegisteredDevices, processes: SluiceProcesses, cleanups: Cleanups, log: BenchLog): Promise<Meters> {
   // The same sampled devices for live push and store latency; at most 32, the rooms one socket.io client may join.
-  const sampleIds = ids.slice(0, Math.min(LATENCY_SAMPLE_DEVICES, options.devices));
-  const live = await connectLive(dashboardPort, token, sampleIds, messagesPerDevice, log);
+  const sampleIds = devices.ids.slice(0, Math.min(LATENCY_SAMPLE_DEVICES, options.devices));
+  const live = await connectLive(processes.dashboardPort, processes.token, sampleIds, run.messagesPerDevice, log);
   cleanups.first(async () => live.close());
-  const storeSampler = sampleStoreLatency(storeUrl, runId, sampleIds);
+  const storeSampler = sampleStoreLatency(backends.storeUrl, run.runId, sampleIds);
   cleanups.first(() => storeSampler.stop());
+  return { sampleIds, live, storeSampler };
+}
 
+/** The load as the devices saw it, with what was measured during it and the faults as they were applied. */
+interface LoadRun {
+  load: LoadResult;
+  /** When the devices were connected and the load began (epoch ms). */
+  loadStartAt: number;
+  connectedDevices: number;
+  rssAfterLoad: number | undefined;
+  probed: Awaited<ReturnType<RulesProbe['stop']>> | undefined;
+  cpu: CpuReport | undefined;
+  applied: AppliedFault[];
+}
+
+async function driveLoad(
+  options: BenchOptions,
+  run: RunPlan,
+  backends: Backends,
+  devices: RegisteredDevices,
+  processes: SluiceProcesses,
+  meters: Meters,
+  cleanups: Cleanups,
+  log: BenchLog,
+  onProgress?: (p: LoadProgress & { phase: string }) => void,
+): Promise<LoadRun> {
+  const { runId, prefix, messagesPerDevice, warmupMs, faults, notes } = run;
+  const { cluster, store } = backends;
+  const { ids, secret } = devices;
+  const { sluice, helpers, rulesRole, rulesProbe } = processes;
+  const { live, storeSampler } = meters;
   log(`connecting ${options.devices} devices (${options.workers} load worker(s))`);
-  const devices = ids.slice(0, options.devices).map((id, index) => ({ index, id, secret }));
+  const loadDevices = ids.slice(0, options.devices).map((id, index) => ({ index, id, secret }));
   const cpuProbes: CpuProbe[] = [
     { name: options.splitRoles ? 'gateway+bridge' : 'sluice', seconds: () => sluice.cpuSeconds() },
     ...helpers.map((helper, i) => ({ name: i === 0 ? 'writer' : 'dashboard', seconds: () => helper.cpuSeconds() })),
@@ -430,7 +406,7 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
   const load = await runLoad({
     host: '127.0.0.1',
     port: sluice.mqttPort,
-    devices,
+    devices: loadDevices,
     rate: options.rate,
     durationS: options.durationS,
     qos: options.qos,
@@ -476,14 +452,21 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
   if (cpu) notes.push(describeCpu(cpu));
   // A fault still being lifted (a slow restart) finishes before the store is read.
   const applied = schedule ? await schedule.done : [];
+  return { load, loadStartAt, connectedDevices, rssAfterLoad, probed, cpu, applied };
+}
 
-  // Wait until the store holds every acknowledged message, or stops growing.
+/**
+ * Waits until the store holds every acknowledged message, or stops growing, then for the meters' last
+ * arrivals. Returns the deadline of the store wait (the accounting keeps to it too).
+ */
+async function waitForStore(options: BenchOptions, run: RunPlan, backends: Backends, loaded: LoadRun, meters: Meters, log: BenchLog): Promise<number> {
+  const { load } = loaded;
   log(`load done: sent ${load.sent}, acked ${load.acked}; waiting for the store`);
   const storeDeadline = Date.now() + options.storeWaitS * 1000;
   let lastCount = -1;
   let stableSince = Date.now();
   for (;;) {
-    const count = await countPoints(storeUrl, runId).catch(() => lastCount);
+    const count = await countPoints(backends.storeUrl, run.runId).catch(() => lastCount);
     if (count >= load.acked || Date.now() > storeDeadline) break;
     if (count !== lastCount) {
       lastCount = count;
@@ -493,55 +476,81 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
   }
   // Let the live feed's last batch arrive and the sampler see the last points.
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  await storeSampler.stop();
+  await meters.storeSampler.stop();
+  return storeDeadline;
+}
 
-  // The raw count includes duplicates, so it can reach `acked` before every message is in: account on the
-  // full export, and while messages are still missing and the store keeps growing, look again.
+/**
+ * Every acknowledged message against the store's full export: lost, stored twice, stored but never acknowledged.
+ * The raw count includes duplicates, so it can reach `acked` before every message is in: while messages are still
+ * missing and the store keeps growing, it looks again (until `storeDeadline`).
+ */
+async function accountStored(run: RunPlan, backends: Backends, loaded: LoadRun, storeDeadline: number): Promise<Accounting> {
+  const { load } = loaded;
   const acked = ackedFromRows(load.rows);
-  let accounting = account(acked, load.rows, await storedValues(storeUrl, runId));
+  let accounting = account(acked, load.rows, await storedValues(backends.storeUrl, run.runId));
   let lastLost = accounting.lost;
   let lostSince = Date.now();
   while (accounting.lost > 0 && Date.now() < storeDeadline && Date.now() - lostSince < 15_000) {
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    accounting = account(acked, load.rows, await storedValues(storeUrl, runId));
+    accounting = account(acked, load.rows, await storedValues(backends.storeUrl, run.runId));
     if (accounting.lost !== lastLost) {
       lastLost = accounting.lost;
       lostSince = Date.now();
     }
   }
-  if (accounting.lost > 0) notes.push(`lost examples (device index, message): ${JSON.stringify(accounting.lostExamples)}`);
+  if (accounting.lost > 0) run.notes.push(`lost examples (device index, message): ${JSON.stringify(accounting.lostExamples)}`);
+  return accounting;
+}
 
-  let idle: BenchReport['idle'];
-  if (options.idleDevices > 0) {
-    log(`opening ${options.idleDevices} idle connections`);
-    const before = await sluice.rssBytes();
-    const clients: LeanClient[] = [];
-    const idleIds = ids.slice(options.devices);
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 100 }, async () => {
-        while (next < idleIds.length) {
-          const id = idleIds[next++]!;
-          try {
-            clients.push(await connectLean({ host: '127.0.0.1', port: sluice.mqttPort, clientId: id, username: id, password: secret, keepaliveS: 60, connectTimeoutMs: 300_000 }));
-          } catch {
-            // counted as not connected
-          }
-          if (clients.length % 1000 === 0) log(`  ${clients.length} idle connections`);
+type Accounting = ReturnType<typeof account>;
+
+/** With --idle-devices: the measured process's memory before and after that many more connections. */
+async function measureIdle(options: BenchOptions, devices: RegisteredDevices, processes: SluiceProcesses, log: BenchLog): Promise<BenchReport['idle']> {
+  if (!(options.idleDevices > 0)) return undefined;
+  const { ids, secret } = devices;
+  const { sluice } = processes;
+  log(`opening ${options.idleDevices} idle connections`);
+  const before = await sluice.rssBytes();
+  const clients: LeanClient[] = [];
+  const idleIds = ids.slice(options.devices);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 100 }, async () => {
+      while (next < idleIds.length) {
+        const id = idleIds[next++]!;
+        try {
+          clients.push(await connectLean({ host: '127.0.0.1', port: sluice.mqttPort, clientId: id, username: id, password: secret, keepaliveS: 60, connectTimeoutMs: 300_000 }));
+        } catch {
+          // counted as not connected
         }
-      }),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 5000));
-    const after = await sluice.rssBytes();
-    idle = {
-      devices: options.idleDevices,
-      connected: clients.length,
-      gatewayRssMiB: after === undefined ? null : round(after / MiB),
-      rssBeforeMiB: before === undefined ? null : round(before / MiB),
-    };
-    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
-  }
+        if (clients.length % 1000 === 0) log(`  ${clients.length} idle connections`);
+      }
+    }),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 5000));
+  const after = await sluice.rssBytes();
+  const idle = {
+    devices: options.idleDevices,
+    connected: clients.length,
+    gatewayRssMiB: after === undefined ? null : round(after / MiB),
+    rssBeforeMiB: before === undefined ? null : round(before / MiB),
+  };
+  await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+  return idle;
+}
 
+/** The processes' own view (their stages), the live meter's count, then the processes stopped. */
+interface Finished {
+  stages: Stages | undefined;
+  /** null: live push not measured. */
+  pushedLive: number | null;
+}
+
+async function stopProcesses(run: RunPlan, processes: SluiceProcesses, meters: Meters): Promise<Finished> {
+  const { notes } = run;
+  const { sluice, helpers, rulesRole, token } = processes;
+  const { live } = meters;
   const stages = await scrapeStages([sluice, ...helpers].map((child) => child.dashboardPort), token);
   if (stages) notes.push(describeStages(stages));
   live.close();
@@ -550,7 +559,29 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
   await sluice.stop();
   for (const helper of helpers) await helper.stop();
   await rulesRole?.stop();
+  return { stages, pushedLive };
+}
 
+/** The report (the bench JSON) and its closing notes; the fault lines are logged too. */
+function buildReport(
+  options: BenchOptions,
+  run: RunPlan,
+  backends: Backends,
+  processes: SluiceProcesses,
+  meters: Meters,
+  loaded: LoadRun,
+  accounting: Accounting,
+  idle: BenchReport['idle'],
+  finished: Finished,
+  log: BenchLog,
+): BenchReport {
+  const { warmupMs, faults, notes, startedAt } = run;
+  const { store, storeUrl } = backends;
+  const { sluice, helpers } = processes;
+  const { sampleIds, live, storeSampler } = meters;
+  const { load, loadStartAt, connectedDevices, rssAfterLoad, probed, cpu, applied } = loaded;
+  const { stages, pushedLive } = finished;
+  const rssPeak = processes.rssPeak();
   const offeredPerSec = Math.round(options.devices * options.rate);
   const faultReports = applied.map((fault) =>
     reportFault(fault, load, { offeredPerSec: connectedDevices * options.rate, loadEndMs: options.durationS * 1000, loadStartAt, warmupMs, firstFaultAtMs: Math.min(...faults.map((f) => f.atS * 1000)), polls: storeSampler.polls, intervalMs: 1000 / options.rate }),
@@ -621,95 +652,29 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: (line: st
     if ([sluice, ...helpers].some((role) => role.restarts > 0)) notes.push('faults: CPU, stages and RSS of a restarted process: CPU adds up every incarnation; stages and RSS are the last one\'s');
     for (const fault of faultReports) log(describeFault(fault, options.durationS));
   }
+  return report;
+}
 
+/** The baselines asked for, run after Sluice with the same load; each adds its figures and Sluice's ratio to it. */
+async function runBaselines(options: BenchOptions, run: RunPlan, backends: Backends, report: BenchReport, log: BenchLog): Promise<void> {
   const baselineLoad = {
     devices: options.devices,
     rate: options.rate,
     durationS: options.durationS,
     payloadBytes: options.payloadBytes,
     workers: options.workers,
-    runId,
-    messagesPerDevice,
+    runId: run.runId,
+    messagesPerDevice: run.messagesPerDevice,
     maxInflightPerDevice: options.maxInflightPerDevice,
-    warmupMs,
+    warmupMs: run.warmupMs,
   };
   for (const baseline of options.baselines) {
     if (baseline === 'mosquitto') {
       report.baselines.mosquitto = await mosquittoBaseline(baselineLoad, log);
       report.ratios.vsMosquitto = round(report.ingestPerSec / report.baselines.mosquitto.perSec, 2);
     } else {
-      report.baselines.kafka = await kafkaBaseline(kafkaBrokers, baselineLoad, Number(options.sluiceEnv.BRIDGE_MAX_BATCH_RECORDS ?? 2000), options.partitions, log);
+      report.baselines.kafka = await kafkaBaseline(backends.kafkaBrokers, baselineLoad, Number(options.sluiceEnv.BRIDGE_MAX_BATCH_RECORDS ?? 2000), options.partitions, log);
       report.ratios.vsKafka = round(report.ingestPerSec / report.baselines.kafka.perSec, 2);
     }
   }
-  return report;
-}
-
-/** One fault's report: what was applied, and what it did to ingest and to the store. */
-function reportFault(
-  fault: AppliedFault,
-  load: LoadResult,
-  context: { offeredPerSec: number; loadEndMs: number; loadStartAt: number; warmupMs: number; firstFaultAtMs: number; polls: { at: number; stalenessMs: number | null }[]; intervalMs: number },
-): FaultReport {
-  const s = (ms: number | null): number | null => (ms === null ? null : round(ms / 1000));
-  const recovery =
-    fault.appliedAtMs === null
-      ? null
-      : computeRecovery({ acked: load.ackedSeries, offered: load.dueSeries, bucketMs: load.seriesBucketMs, offeredPerSec: context.offeredPerSec, loadEndMs: context.loadEndMs, appliedAtMs: fault.appliedAtMs, liftedAtMs: fault.liftedAtMs });
-  // Dropped connections from the fault until ingest was back (or the load ended), and when the devices were back.
-  let disconnects = 0;
-  let reconnectedAtMs: number | null = null;
-  if (fault.appliedAtMs !== null) {
-    const endMs = Math.max(fault.liftedAtMs ?? 0, recovery?.backAtS !== null && recovery?.backAtS !== undefined ? recovery.backAtS * 1000 : context.loadEndMs);
-    const from = Math.floor(fault.appliedAtMs / load.seriesBucketMs);
-    const to = Math.ceil(endMs / load.seriesBucketMs);
-    for (let i = from; i < to && i < load.disconnectSeries.length; i++) disconnects += load.disconnectSeries[i]!;
-    let dropped = 0;
-    let reconnected = 0;
-    for (let i = from; i < Math.max(load.disconnectSeries.length, load.reconnectSeries.length); i++) {
-      dropped += i < to ? (load.disconnectSeries[i] ?? 0) : 0;
-      reconnected += load.reconnectSeries[i] ?? 0;
-      if (dropped > 0 && reconnected >= dropped && i >= Math.floor((fault.liftedAtMs ?? fault.appliedAtMs) / load.seriesBucketMs)) {
-        reconnectedAtMs = (i + 1) * load.seriesBucketMs;
-        break;
-      }
-    }
-  }
-  const polls: StorePoll[] = context.polls.map((p) => ({ atMs: p.at - context.loadStartAt, stalenessMs: p.stalenessMs }));
-  // "Caught up": as fresh as before the first fault (twice the median then, at least 3 s + one message interval).
-  const steady = medianStaleness(polls, context.warmupMs, context.firstFaultAtMs);
-  const thresholdMs = Math.max(3000 + context.intervalMs, 2 * (steady ?? 0));
-  return {
-    spec: fault.spec.text,
-    kind: fault.spec.kind,
-    target: fault.target,
-    broker: fault.broker,
-    ledPartitions: fault.ledPartitions,
-    partitions: fault.partitions,
-    atS: fault.spec.atS,
-    appliedAtS: s(fault.appliedAtMs),
-    downAtS: s(fault.downAtMs),
-    liftedAtS: s(fault.liftedAtMs),
-    recoveryS: recovery?.recoveryS ?? null,
-    dipStartS: recovery?.dipStartS ?? null,
-    backAtS: recovery?.backAtS ?? null,
-    dipS: recovery?.dipS ?? null,
-    minPerSec: recovery?.minPerSec ?? 0,
-    minPct: recovery?.minPct ?? 0,
-    disconnects,
-    reconnectedAtS: s(reconnectedAtMs),
-    storeCaughtUpS: storeCaughtUpS(polls, fault.liftedAtMs, thresholdMs),
-    ...(fault.error ? { error: fault.error } : {}),
-  };
-}
-
-export function describeFault(fault: FaultReport, loadEndS: number): string {
-  const at = (value: number | null): string => (value === null ? 'never' : `+${value.toFixed(1)} s`);
-  const hit = fault.ledPartitions === null ? fault.target : `${fault.target} (led ${fault.ledPartitions} of ${fault.partitions} partitions)`;
-  const dip = fault.dipStartS === null ? 'ingest never below 95 % of offered' : `ingest below 95 % from ${at(fault.dipStartS)} (min ${fault.minPerSec}/s, ${fault.minPct} %), back ${at(fault.backAtS)}${fault.dipS === null ? '' : ` after ${fault.dipS} s`}`;
-  const recovery =
-    fault.recoveryS !== null ? `recovery ${fault.recoveryS} s` : fault.liftedAtS === null ? 'never lifted' : fault.liftedAtS >= loadEndS ? 'lifted after the load ended: recovery not measured' : 'not back at rate before the load ended';
-  const store = fault.storeCaughtUpS === null ? '' : `; store caught up ${fault.storeCaughtUpS} s after`;
-  const devices = fault.disconnects === 0 ? 'no device disconnected' : `${fault.disconnects} disconnects, every device back ${at(fault.reconnectedAtS)}`;
-  return `${fault.spec}: ${hit}, applied ${at(fault.appliedAtS)}, lifted ${at(fault.liftedAtS)}; ${dip}; ${recovery}; ${devices}${store}${fault.error ? `; ${fault.error}` : ''}`;
 }

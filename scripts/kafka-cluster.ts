@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from '../core/streams/kafkajs.js';
 import { kafkaJars } from './services.js';
-import { freePort } from '../bench/processes.js';
+import { freePort } from './ports.js';
 
 const execFileAsync = promisify(execFile);
 

@@ -1,20 +1,23 @@
-/**
- * The fuzz runner in a worker thread: generating megabytes of packets is CPU work, and on the main thread it
- * would delay the good device's publishes and PUBACK timestamps, measuring the harness instead of the gateway.
- */
-import { parentPort, workerData } from 'node:worker_threads';
-import { runFuzz, type FuzzFigures, type FuzzRunOptions } from './runner.js';
+import { startThreadModule } from '../../core/threads.js';
+import type { FuzzFigures, FuzzRunOptions } from './runner.js';
+import type { FromRunnerThread, FuzzThreadInput, ToRunnerThread } from './runner-protocol.js';
 
-export type RunnerThreadMessage = { type: 'progress' | 'done'; figures: FuzzFigures };
-
-const stop = new AbortController();
-parentPort!.on('message', (message: { type: string }) => {
-  if (message.type === 'stop') stop.abort();
-});
-const post = (message: RunnerThreadMessage): void => parentPort!.postMessage(message);
-const figures = await runFuzz({
-  ...(workerData as Omit<FuzzRunOptions, 'signal' | 'onProgress'>),
-  signal: stop.signal,
-  onProgress: (progress) => post({ type: 'progress', figures: progress }),
-});
-post({ type: 'done', figures });
+/** `runFuzz` in a worker thread of its own (runner-in-thread.ts); same options, same figures. */
+export function runFuzzInThread(options: FuzzRunOptions): Promise<FuzzFigures> {
+  const { signal, onProgress, ...data } = options;
+  const input: FuzzThreadInput = data;
+  const worker = startThreadModule(import.meta.url, 'runner-in-thread', input);
+  const stop = (): void => worker.postMessage({ type: 'stop' } satisfies ToRunnerThread);
+  signal?.addEventListener('abort', stop, { once: true });
+  return new Promise<FuzzFigures>((resolve, reject) => {
+    worker.on('message', (message: FromRunnerThread) => {
+      if (message.type === 'progress') onProgress?.(message.figures);
+      if (message.type === 'done') {
+        resolve(message.figures);
+        void worker.terminate();
+      }
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the fuzz thread exited with code ${code} before reporting`)));
+  }).finally(() => signal?.removeEventListener('abort', stop));
+}

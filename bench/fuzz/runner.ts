@@ -3,13 +3,12 @@
  * connection after another; the gateway closing a connection is the expected answer to most of them, so it
  * is counted, never treated as a failure. What would be a failure is reported as figures for the caller
  * to judge: refused connections (the listener is gone), and any CONNACK 0 (a fuzz socket got in).
+ * runner-thread.ts runs it in a worker thread of its own (messages in runner-protocol.ts).
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { parser as mqttParser, type Packet } from 'mqtt-packet';
-import { startThreadModule } from '../../core/threads.js';
 import { planConnection, type ConnectionPlan } from './plan.js';
 import type { FuzzIdentities } from './packets.js';
-import type { RunnerThreadMessage } from './runner-thread.js';
 
 export interface FuzzRunOptions {
   host: string;
@@ -241,23 +240,4 @@ export async function runFuzz(options: FuzzRunOptions): Promise<FuzzFigures> {
     options.signal?.removeEventListener('abort', stop);
   }
   return snapshot();
-}
-
-/** `runFuzz` in a worker thread of its own (see runner-thread.ts); same options, same figures. */
-export function runFuzzInThread(options: FuzzRunOptions): Promise<FuzzFigures> {
-  const { signal, onProgress, ...data } = options;
-  const worker = startThreadModule(import.meta.url, 'runner-thread', data);
-  const stop = (): void => worker.postMessage({ type: 'stop' });
-  signal?.addEventListener('abort', stop, { once: true });
-  return new Promise<FuzzFigures>((resolve, reject) => {
-    worker.on('message', (message: RunnerThreadMessage) => {
-      if (message.type === 'progress') onProgress?.(message.figures);
-      if (message.type === 'done') {
-        resolve(message.figures);
-        void worker.terminate();
-      }
-    });
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`the fuzz thread exited with code ${code} before reporting`)));
-  }).finally(() => signal?.removeEventListener('abort', stop));
 }

@@ -4,7 +4,8 @@
  * verdict — a list of problems, empty when the gateway held.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { runFuzzInThread, type FuzzFigures } from './runner.js';
+import type { FuzzFigures } from './runner.js';
+import { runFuzzInThread } from './runner-thread.js';
 import { watchRss, type TargetProbe } from './target.js';
 import type { GoodDevice, GoodDeviceFigures } from './good-device.js';
 import type { FuzzIdentities } from './packets.js';

@@ -1,8 +1,10 @@
 import { writeFile } from 'node:fs/promises';
+import { inspect } from 'node:util';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { kafkaConnectionFrom } from '../../core/streams/connection.js';
 import { configOrExit, positiveInt, positiveNumber, wholeNumber } from '../common.js';
 import { runBench, type BaselineName } from '../../bench/run.js';
+import type { BenchLog } from '../../bench/log.js';
 import { formatReport } from '../../bench/report.js';
 import { FaultSpecError, parseFaultSpec, validateFaults, type FaultSpec } from '../../bench/faults.js';
 
@@ -88,7 +90,7 @@ export function registerBenchCommand(program: Command): void {
       if (kafkaNodes === undefined && brokers.length === 0) program.error('sluice bench: give --kafka host:port, set KAFKA_BROKERS (e.g. after "npm run services:up"), or let the bench start its own with --kafka-nodes 1|3');
       const problems = validateFaults(options.fault, { kafkaNodes, splitRoles: options.splitRoles === true, ownStore: !options.influx, durationS: options.duration });
       if (problems.length > 0) program.error(`sluice bench: ${problems.length === 1 ? 'a fault cannot run' : 'faults cannot run'}:\n  ${problems.join('\n  ')}`);
-      const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
+      const log: BenchLog = (line, fields = {}) => void process.stderr.write(`[bench] ${line}${fields.err === undefined ? '' : `: ${inspect(fields.err)}`}\n`);
       // Ctrl-C or a SIGTERM stops everything the bench started (its Kafka cluster, store, Sluice) before exiting.
       const interrupt = new AbortController();
       const onSignal = (signal: NodeJS.Signals): void => {

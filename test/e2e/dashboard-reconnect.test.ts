@@ -1,10 +1,10 @@
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Page, Request } from 'playwright-core';
 import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
 import { launchBrowser, openDashboard, saveScreenshot, type TestBrowser } from '../support/browser.js';
 import { paced } from '../support/wait.js';
+import { freePort } from '../../scripts/ports.js';
 
 /**
  * A SIGTERM restart of Sluice under open dashboard tabs (issue 13, item 5): the tabs show that the connection is
@@ -24,15 +24,6 @@ const device = 'reconnect-1';
 const FIRST = 20;
 const STEP = 50;
 const FRESH_WITHIN_MS = 10_000;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (typeof address !== 'object' || !address) throw new Error('no port');
-  return address.port;
-}
 
 const js = (value: unknown) => JSON.stringify(value);
 const textIs = (selector: string, text: string) => `document.querySelector(${js(selector)})?.textContent?.trim() === ${js(text)}`;

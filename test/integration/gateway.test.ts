@@ -7,7 +7,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { addDevices, sluiceBin, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
 import { readTopic, type KafkaRecord } from '../support/kafka.js';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.js';
-import { freePort } from '../support/victoria.js';
+import { freePort } from '../../scripts/ports.js';
 
 const execFileAsync = promisify(execFile);
 const kafkaBrokers = inject('kafkaBrokers');

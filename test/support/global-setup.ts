@@ -16,6 +16,9 @@ declare module 'vitest' {
   }
 }
 
+/** Progress lines, and the error itself (stack, code, cause) when there is one. */
+const log = (line: string, fields: { err?: unknown } = {}): void => console.error(`[services] ${line}`, ...(fields.err === undefined ? [] : [fields.err]));
+
 export default async function setup({ provide }: TestProject): Promise<() => Promise<void>> {
   let startedByUs: string[] = [];
   const { KAFKA_BROKERS, INFLUX_URL } = process.env;
@@ -23,7 +26,7 @@ export default async function setup({ provide }: TestProject): Promise<() => Pro
     provide('kafkaBrokers', KAFKA_BROKERS);
     provide('influxUrl', INFLUX_URL);
   } else {
-    const up = await servicesUp({ log: (line) => console.error(`[services] ${line}`) });
+    const up = await servicesUp({ log });
     startedByUs = up.startedByUs;
     // A second project running this setup in the same vitest process then reuses these as external.
     process.env.KAFKA_BROKERS = up.kafkaBrokers;
@@ -35,6 +38,6 @@ export default async function setup({ provide }: TestProject): Promise<() => Pro
   return async () => {
     // Services that were already running belong to whoever started them, so only ours are stopped.
     if (startedByUs.length === 0 || process.env.SLUICE_KEEP_SERVICES === '1') return;
-    await servicesDown({ only: startedByUs, log: (line) => console.error(`[services] ${line}`) });
+    await servicesDown({ only: startedByUs, log });
   };
 }

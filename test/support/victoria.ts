@@ -2,10 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../bench/processes.js';
+import { freePort } from '../../scripts/ports.js';
 import { waitUntil } from './wait.js';
-
-export { freePort };
 
 export interface PrivateVictoria {
   url: string;

@@ -24,6 +24,8 @@ describe('import boundaries (ARCHITECTURE.md)', () => {
     ['consumers/probe.ts', "import { createKafkaBus } from '../core/streams/kafka.js';\nexport const k = createKafkaBus;\n", /the roles in cli\/roles\/ choose and open the adapters/],
     ['bridge/probe.ts', "import type { KafkaConnection } from '../core/streams/connection.js';\nexport type X = KafkaConnection;\n", /the roles in cli\/roles\/ choose and open the adapters/],
     ['consumers/probe.ts', "import { createInfluxStore } from './stores/influx.js';\nexport const s = createInfluxStore;\n", /the roles in cli\/roles\/ open the InfluxDB store/],
+    ['scripts/probe.ts', "import { startSluiceChild } from '../bench/processes.js';\nexport const s = startSluiceChild;\n", /scripts\/ import core\/ and scripts\/ only: do not import bench\//],
+    ['scripts/services/probe.ts', "import type { TestBrowser } from '../../test/support/browser.js';\nexport type X = TestBrowser;\n", /do not import test\//],
   ])('%s: refuses %s', async (file, source, message) => {
     expect(await restrictedImports(file, source)).toEqual([expect.stringMatching(message)]);
   });
@@ -33,6 +35,8 @@ describe('import boundaries (ARCHITECTURE.md)', () => {
     ['core/streams/probe.ts', "import { Kafka } from './kafkajs.js';\nexport const k = Kafka;\n"],
     ['bench/baselines-probe.ts', "import type { Gateway } from '../gateway/gateway.js';\nexport type X = Gateway;\n"],
     ['test/support/probe.ts', "import { Kafka } from '../../core/streams/kafkajs.js';\nexport const k = Kafka;\n"],
+    ['scripts/probe.ts', "import { Kafka } from '../core/streams/kafkajs.js';\nimport { freePort } from './ports.js';\nexport const x = [Kafka, freePort];\n"],
+    ['bench/probe.ts', "import { freePort } from '../scripts/ports.js';\nexport const f = freePort;\n"],
     ['cli/roles/probe.ts', "import { createKafkaBus } from '../../core/streams/kafka.js';\nimport { createInfluxStore } from '../../consumers/stores/influx.js';\nexport const x = [createKafkaBus, createInfluxStore];\n"],
   ])('%s: allows %s', async (file, source) => {
     expect(await restrictedImports(file, source)).toEqual([]);
