@@ -56,7 +56,7 @@ export interface AlertTransition {
 
 /**
  * Which transition of one alert a consumer holds once `incoming` arrives, or undefined when it changes nothing
- * (a duplicate, or older news). Contract: docs/contracts.md, "The alert record".
+ * (a duplicate, or older news). Contract: docs/contracts.md §8.
  *
  * The rules stage writes raised, updated and cleared; whoever acknowledges (the dashboard) writes `acknowledged`
  * with the seq it saw plus one, without waiting for the rules stage, which learns of it from the stream. The two

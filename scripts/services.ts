@@ -1,7 +1,7 @@
 /**
- * Installs (when missing), starts, health-checks and stops the real services the tests use (docs/contracts.md,
- * "Services for tests"): a single-node KRaft Apache Kafka run from Maven jars, and Debian's VictoriaMetrics as the
- * InfluxDB-compatible store. Mosquitto's broker and clients are installed too, but not started.
+ * Installs (when missing), starts, health-checks and stops the real services the tests use (docs/contracts.md §15):
+ * a single-node KRaft Apache Kafka run from Maven jars, and Debian's VictoriaMetrics as the InfluxDB-compatible store.
+ * Mosquitto's broker and clients are installed too, but not started.
  *
  *   npx tsx scripts/services.ts up        stdout: KAFKA_BROKERS=… INFLUX_URL=…  (progress goes to stderr)
  *   npx tsx scripts/services.ts down [--wipe] [--only kafka,victoria-metrics]

@@ -129,7 +129,7 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=${dataDir}
 num.partitions=3
-# Topics are created by the code under test when missing, never implicitly (docs/contracts.md, "Services for tests").
+# Topics are created by the code under test when missing, never implicitly (docs/contracts.md §15).
 auto.create.topics.enable=false
 offsets.topic.replication.factor=1
 # One partition: the first consumer group of a run does not wait for 50 partitions to be created.

@@ -29,7 +29,7 @@ export function victoriaMetricsSpec(settings: Settings): ServiceSpec {
         storageFlag,
         // Fresh writes are searchable at once (with /internal/force_flush), not 30 s later.
         '-search.latencyOffset=0s',
-        // Keeps one point per series and timestamp, as InfluxDB does (docs/contracts.md, "Services for tests").
+        // Keeps one point per series and timestamp, as InfluxDB does (docs/contracts.md §15).
         '-dedup.minScrapeInterval=1ms',
         // Tests write device timestamps from any year; the default retention would drop old ones.
         '-retentionPeriod=100y',

@@ -12,12 +12,6 @@ const THIS_FILE = 'test/unit/docs/contracts.test.ts';
  */
 const OUTSIDE_CITATION = /DESIGN\.md|DESIGN §|shared\/DESIGN/;
 
-/**
- * Files whose citations another change of issue 23 replaces: scripts/services.ts is being split along its sections,
- * and the split fixes its citations. Remove the entry once that has landed.
- */
-const PENDING = new Set(['scripts/services.ts']);
-
 function trackedTextFiles(): string[] {
   return execFileSync('git', ['ls-files', '-z'], { cwd: root, encoding: 'utf8' })
     .split('\0')
@@ -27,7 +21,7 @@ function trackedTextFiles(): string[] {
 describe('the repository owns its contracts', () => {
   it('no tracked file cites a document outside the repository', () => {
     const citing = trackedTextFiles().filter((file) => {
-      if (file === THIS_FILE || PENDING.has(file)) return false;
+      if (file === THIS_FILE) return false;
       return OUTSIDE_CITATION.test(readFileSync(join(root, file), 'utf8'));
     });
     expect(citing).toEqual([]);
