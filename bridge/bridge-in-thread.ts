@@ -1,6 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from '../core/logger.js';
-import { isSluiceError } from '../core/errors.js';
+import { ErrorCodes, isSluiceError, sluiceError } from '../core/errors.js';
 import { threadLogger } from '../core/log-relay.js';
 import { startFailed } from '../core/threads.js';
 import { bufferedRelayedMetrics } from '../core/metric-relay.js';
@@ -100,15 +100,19 @@ export function runBridgeInThread(port: MessagePort, input: BridgeThreadInput, o
     port.close();
   }
 
+  // The main thread hands publishes over only once the thread is ready; this is the same refusal as its own
+  // while the thread restarts (bridge-thread.ts): the queue is not there yet, try again.
+  const notReady = (): Error => sluiceError(ErrorCodes.KAFKA_UNAVAILABLE, 'bridge thread not ready', { retriable: true });
+
   port.on('message', (message: ToBridgeThread) => {
     switch (message.type) {
       case 'ingest':
         if (bridge) ingestAll(bridge, message.batch);
-        else for (const id of message.batch.ids) fail(id, new Error('bridge thread not ready'));
+        else for (const id of message.batch.ids) fail(id, notReady());
         break;
       case 'event':
         if (bridge) bridge.publishEvent(message.event).then(() => succeed(message.id, { readings: 0, rejected: 0 }), (error: unknown) => fail(message.id, error));
-        else fail(message.id, new Error('bridge thread not ready'));
+        else fail(message.id, notReady());
         break;
       case 'close':
         void close();

@@ -43,6 +43,12 @@ export const ErrorCodes = {
   WRITER_UNAVAILABLE: 'WRITER_UNAVAILABLE',
   /** An alert notification (webhook) that could not be delivered; its dead letter carries the body. */
   NOTIFICATION_FAILED: 'NOTIFICATION_FAILED',
+  /** A device id the registry refuses (`sluice devices add`): it must match the registry's DEVICE_ID_PATTERN. */
+  DEVICE_ID_INVALID: 'DEVICE_ID_INVALID',
+  /** DATA_DIR/dashboard-token.sha256 holds no SHA-256 digest: delete it for a new token, or set DASHBOARD_TOKEN. */
+  DASHBOARD_TOKEN_INVALID: 'DASHBOARD_TOKEN_INVALID',
+  /** A simulator credentials file (what `sluice devices add --out` writes) that is not `{"<id>": {"secret": "…"}}`. */
+  CREDENTIALS_INVALID: 'CREDENTIALS_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
