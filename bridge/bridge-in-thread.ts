@@ -1,6 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from '../core/logger.js';
-import { ErrorCodes, isSluiceError, sluiceError } from '../core/errors.js';
+import { ErrorCodes, serializeError, sluiceError } from '../core/errors.js';
 import { threadLogger } from '../core/log-relay.js';
 import { startFailed } from '../core/threads.js';
 import { bufferedRelayedMetrics } from '../core/metric-relay.js';
@@ -49,14 +49,10 @@ export function runBridgeInThread(port: MessagePort, input: BridgeThreadInput, o
     scheduleSettled();
   };
   const fail = (id: number, error: unknown): void => {
-    settled.failed.push({ id, error: serialize(error) });
+    // An error of the queue without a code of its own is retriable: the device sends again.
+    settled.failed.push({ id, error: serializeError(error, { retriable: true }) });
     scheduleSettled();
   };
-
-  function serialize(error: unknown): SerializedError {
-    if (isSluiceError(error)) return { code: error.code, message: error.message, retriable: error.retriable };
-    return { message: error instanceof Error ? error.message : String(error), retriable: true };
-  }
 
   function ingestAll(current: Bridge, batch: IngestColumns): void {
     const payloads = Buffer.from(batch.payloads.buffer, batch.payloads.byteOffset, batch.payloads.byteLength);
