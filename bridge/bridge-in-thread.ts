@@ -1,6 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from '../core/logger.js';
-import { isSluiceError } from '../core/errors.js';
+import { ErrorCodes, serializeError, sluiceError } from '../core/errors.js';
 import { threadLogger } from '../core/log-relay.js';
 import { startFailed } from '../core/threads.js';
 import { bufferedRelayedMetrics } from '../core/metric-relay.js';
@@ -49,14 +49,10 @@ export function runBridgeInThread(port: MessagePort, input: BridgeThreadInput, o
     scheduleSettled();
   };
   const fail = (id: number, error: unknown): void => {
-    settled.failed.push({ id, error: serialize(error) });
+    // An error of the queue without a code of its own is retriable: the device sends again.
+    settled.failed.push({ id, error: serializeError(error, { retriable: true }) });
     scheduleSettled();
   };
-
-  function serialize(error: unknown): SerializedError {
-    if (isSluiceError(error)) return { code: error.code, message: error.message, retriable: error.retriable };
-    return { message: error instanceof Error ? error.message : String(error), retriable: true };
-  }
 
   function ingestAll(current: Bridge, batch: IngestColumns): void {
     const payloads = Buffer.from(batch.payloads.buffer, batch.payloads.byteOffset, batch.payloads.byteLength);
@@ -100,15 +96,19 @@ export function runBridgeInThread(port: MessagePort, input: BridgeThreadInput, o
     port.close();
   }
 
+  // The main thread hands publishes over only once the thread is ready; this is the same refusal as its own
+  // while the thread restarts (bridge-thread.ts): the queue is not there yet, try again.
+  const notReady = (): Error => sluiceError(ErrorCodes.KAFKA_UNAVAILABLE, 'bridge thread not ready', { retriable: true });
+
   port.on('message', (message: ToBridgeThread) => {
     switch (message.type) {
       case 'ingest':
         if (bridge) ingestAll(bridge, message.batch);
-        else for (const id of message.batch.ids) fail(id, new Error('bridge thread not ready'));
+        else for (const id of message.batch.ids) fail(id, notReady());
         break;
       case 'event':
         if (bridge) bridge.publishEvent(message.event).then(() => succeed(message.id, { readings: 0, rejected: 0 }), (error: unknown) => fail(message.id, error));
-        else fail(message.id, new Error('bridge thread not ready'));
+        else fail(message.id, notReady());
         break;
       case 'close':
         void close();

@@ -1,4 +1,5 @@
 import type { DeviceEvent } from '../core/reading.js';
+import type { SerializedError } from '../core/errors.js';
 import type { CommonThreadMessage } from '../core/threads.js';
 import type { BridgeOptions } from './bridge.js';
 import type { IngestOutcome } from '../core/seams.js';
@@ -27,11 +28,8 @@ export interface IngestColumns {
   payloadEnds: Uint32Array;
 }
 
-export interface SerializedError {
-  code?: string;
-  message: string;
-  retriable: boolean;
-}
+/** A failed publish's error, as core/errors.ts serializes errors for postMessage (code, retriable, stack, cause). */
+export type { SerializedError };
 
 export type ToBridgeThread = { type: 'ingest'; batch: IngestColumns } | { type: 'event'; id: number; event: DeviceEvent } | { type: 'close' };
 

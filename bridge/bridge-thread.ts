@@ -2,7 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { DeviceEvent, PayloadFormat } from '../core/reading.js';
-import { sluiceError, ErrorCodes } from '../core/errors.js';
+import { deserializeError, sluiceError, ErrorCodes } from '../core/errors.js';
 import { superviseThread } from '../core/threads.js';
 import type { Bridge } from './bridge.js';
 import type { IngestInput, IngestOutcome } from '../core/seams.js';
@@ -67,7 +67,8 @@ export async function createBridgeThread(input: BridgeThreadInput, deps: BridgeT
         waiting.delete(id);
       }
       for (const { id, error } of message.failed) {
-        waiting.get(id)?.reject(sluiceError(error.code ?? ErrorCodes.KAFKA_UNAVAILABLE, error.message, { retriable: error.retriable }));
+        // With the thread's stack and cause, so a log line of the failure says where in the thread it came from.
+        waiting.get(id)?.reject(deserializeError(error, ErrorCodes.KAFKA_UNAVAILABLE));
         waiting.delete(id);
       }
     },

@@ -45,7 +45,7 @@ export async function replayTelemetry(
       options.onProgress?.({ ...lastProgress, written: result.written });
     },
     onFlushError: (error, attempt) => {
-      if (attempt === 0) log.error({ err: (error as Error).message }, 'store write failed; retrying');
+      if (attempt === 0) log.error({ err: error }, 'store write failed; retrying');
     },
   });
   await deps.readHistory(

@@ -145,7 +145,7 @@ export function createWriter(options: WriterOptions, deps: WriterDeps): Writer {
       const message = (error as Error).message;
       // One line when an outage starts (or changes kind), not one per retry.
       if (status.state === 'writing' || status.state === 'starting' || (unauthorized && status.state !== 'unauthorized')) {
-        log.error({ err: message }, unauthorized ? 'store refuses our credentials; readiness is red, retrying slowly' : 'store write failed; holding offsets and retrying');
+        log.error({ err: error }, unauthorized ? 'store refuses our credentials; readiness is red, retrying slowly' : 'store write failed; holding offsets and retrying');
         status.failingSince ??= Date.now();
       }
       status.state = unauthorized ? 'unauthorized' : 'retrying';

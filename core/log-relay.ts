@@ -1,11 +1,15 @@
 import { pino } from 'pino';
-import type { Logger } from './logger.js';
+import { logSerializers, type Logger } from './logger.js';
 
 /* A worker thread's log lines travel to the main thread as JSON and are logged again there, by the one logger. */
 
-/** A pino logger inside a thread whose JSON lines go to `post`, for `relayLogLine` on the main thread. */
+/**
+ * A pino logger inside a thread whose JSON lines go to `post`, for `relayLogLine` on the main thread. Errors are
+ * written here, with the serializer of the main thread's logger (stack, code, retriable, cause), because an Error
+ * does not cross postMessage whole: the structured clone drops its own properties, `code` and `retriable` among them.
+ */
 export function threadLogger(level: string, thread: string, post: (line: string) => void): Logger {
-  return pino({ level, base: { thread } }, { write: post });
+  return pino({ level, base: { thread }, serializers: logSerializers }, { write: post });
 }
 
 const PINO_LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {

@@ -118,7 +118,7 @@ export function superviseThread<Message extends { type: string }>(options: Super
         if (closing || !ranOnce) return;
         log.error({ exitCode: code, restartInMs: options.restartDelayMs }, `${name} thread exited; starting it again`);
         restartTimer = setTimeout(() => {
-          if (!closing) spawn().catch((error: unknown) => log.error({ err: (error as Error).message }, `${name} thread did not start again; retrying`));
+          if (!closing) spawn().catch((error: unknown) => log.error({ err: error }, `${name} thread did not start again; retrying`));
         }, options.restartDelayMs);
       });
       if (options.startMessage !== undefined) created.postMessage(options.startMessage);

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ErrorCodes, sluiceError } from '../core/errors.js';
 
 export interface DashboardToken {
   /**
@@ -37,7 +38,9 @@ export async function loadDashboardToken(dataDir: string, configured: string | u
     if (stored !== undefined) {
       // A damaged file would otherwise make every check throw (timingSafeEqual wants equal lengths).
       if (!/^[0-9a-f]{64}$/i.test(stored)) {
-        throw new Error(`${path} does not hold a SHA-256 digest in hex: delete it to have a new token generated, or set DASHBOARD_TOKEN`);
+        throw sluiceError(ErrorCodes.DASHBOARD_TOKEN_INVALID, `${path} does not hold a SHA-256 digest in hex: delete it to have a new token generated, or set DASHBOARD_TOKEN`, {
+          details: { path },
+        });
       }
       expected = Buffer.from(stored, 'hex');
     } else {

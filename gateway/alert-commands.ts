@@ -31,7 +31,7 @@ export function createAlertCommands(deps: {
       deps.metrics.alertNotifications.inc({ channel: 'device', outcome: 'sent' });
     } catch (error) {
       deps.metrics.alertNotifications.inc({ channel: 'device', outcome: 'failed' });
-      log.warn({ deviceId: alert.deviceId, alertId, err: (error as Error).message }, 'alert not delivered to the device');
+      log.warn({ deviceId: alert.deviceId, alertId, err: error }, 'alert not delivered to the device');
     }
   }
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { sluiceError } from '../core/errors.js';
+import { ErrorCodes, sluiceError } from '../core/errors.js';
 import type { DocumentFormat } from '../core/reading.js';
 
 const scrypt = (secret: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> =>
@@ -105,7 +105,7 @@ export function createDeviceRegistry(dataDir: string): DeviceRegistry {
       const file = await load();
       for (const id of ids) {
         if (!DEVICE_ID_PATTERN.test(id)) {
-          throw sluiceError('DEVICE_ID_INVALID', `device id "${id}" must match ${DEVICE_ID_PATTERN.source}`);
+          throw sluiceError(ErrorCodes.DEVICE_ID_INVALID, `device id "${id}" must match ${DEVICE_ID_PATTERN.source}`);
         }
       }
       const created: { id: string; secret: string }[] = [];

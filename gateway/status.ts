@@ -48,13 +48,13 @@ export function trackStatus(broker: Aedes, context: GatewayContext, stages: { co
   broker.on('clientError', (client, error) => {
     const reason = refusalOfError(error.message);
     if (reason) context.closeFor(client, reason, error.message);
-    else log.debug({ clientId: client.id, err: error.message }, 'client error');
+    else log.debug({ clientId: client.id, err: error }, 'client error');
   });
 
   broker.on('connectionError', (client, error) => {
     if (!client || stages.connect.refusedAtConnect.has(client)) return;
     const reason = closeReasons.get(client)?.reason ?? refusalOfError(error.message);
-    if (!reason) return log.debug({ remoteAddress: remoteAddressOf(client), err: error.message }, 'connection closed before login');
+    if (!reason) return log.debug({ remoteAddress: remoteAddressOf(client), err: error }, 'connection closed before login');
     metrics.mqttProtocolErrors.inc();
     if (!closeReasons.has(client)) context.closeFor(client, reason, error.message);
   });

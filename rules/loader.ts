@@ -63,7 +63,7 @@ export function watchRulesFile(
     if (polling) return;
     polling = true;
     poll()
-      .catch((error: unknown) => log.warn({ path, err: (error as Error).message }, 'rules file not read'))
+      .catch((error: unknown) => log.warn({ path, err: error }, 'rules file not read'))
       .finally(() => (polling = false));
   }, options.intervalMs ?? 1000);
   timer.unref();

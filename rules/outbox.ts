@@ -30,7 +30,7 @@ export function createAlertOutbox(
         break;
       } catch (error) {
         if (closed) throw error;
-        if (attempt === 1 || attempt % 20 === 0) log.warn({ err: (error as Error).message, transitions: transitions.length, attempt }, 'alerts not written yet; retrying');
+        if (attempt === 1 || attempt % 20 === 0) log.warn({ err: error, transitions: transitions.length, attempt }, 'alerts not written yet; retrying');
         await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
       }
     }

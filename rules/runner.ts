@@ -81,7 +81,7 @@ export function createRulesRunner(options: RulesRunnerOptions, deps: RulesRunner
         });
       // A failed restore is tried again by the next batch of that partition.
       restoring.catch((error: unknown) => {
-        log.warn({ partition, err: (error as Error).message }, 'rule state restore failed; retrying with the next batch');
+        log.warn({ partition, err: error }, 'rule state restore failed; retrying with the next batch');
         restores.delete(partition);
       });
       restores.set(partition, restoring);
@@ -178,7 +178,7 @@ export function createRulesRunner(options: RulesRunnerOptions, deps: RulesRunner
       // The batches waiting on this flush fail and come again; their records are skipped as applied, and their
       // devices are written with the next flush.
       for (const waiter of waiters) waiter.reject(error as Error);
-      log.warn({ err: (error as Error).message, devices: devices.length }, 'rule state not written; retrying');
+      log.warn({ err: error, devices: devices.length }, 'rule state not written; retrying');
     }
   }
 

@@ -1,6 +1,7 @@
 // A stand-in for bridge/bridge-worker.ts that speaks the same protocol without Kafka. The first ingest batch
 // (counted across restarts in a shared buffer) kills the thread; later batches settle at once: a payload
-// "reject" fails with a coded error, any other settles with its byte length as the reading count.
+// "reject" fails with a coded error, "lose" with an uncoded one that has a stack and a cause, any other settles
+// with its byte length as the reading count.
 import { parentPort, workerData } from 'node:worker_threads';
 
 const batches = new Int32Array(workerData.batches);
@@ -18,6 +19,7 @@ parentPort.on('message', (message) => {
       const payload = text.slice(start, batch.payloadEnds[i]);
       start = batch.payloadEnds[i];
       if (payload === 'reject') settled.failed.push({ id, error: { code: 'KAFKA_REJECTED', message: 'refused by the stand-in', retriable: false } });
+      else if (payload === 'lose') settled.failed.push({ id, error: { message: 'producer is disconnected', retriable: true, stack: 'KafkaJSError: producer is disconnected\n    at the stand-in', cause: { code: 'ECONNREFUSED', message: 'connect ECONNREFUSED', retriable: false } } });
       else {
         settled.ids.push(id);
         settled.outcomes.push({ readings: payload.length, rejected: 0 });

@@ -61,6 +61,17 @@ describe('bridge thread', () => {
     }
   });
 
+  it("keeps the stack and cause of the thread's error, and codes an uncoded one KAFKA_UNAVAILABLE", async () => {
+    const bridge = await startStandIn(threadInput(0), { logger: createLogger('silent'), metrics: createMetrics() });
+    try {
+      const error = (await bridge.ingest(publish('d1', 'lose')).catch((failure: unknown) => failure)) as Error;
+      expect(error).toMatchObject({ code: 'KAFKA_UNAVAILABLE', retriable: true, message: 'producer is disconnected', stack: 'KafkaJSError: producer is disconnected\n    at the stand-in' });
+      expect(error.cause).toMatchObject({ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' });
+    } finally {
+      await bridge.close();
+    }
+  });
+
   it('fails the publishes in hand as retriable when the thread dies, and starts a new thread', async () => {
     const { logger, lines } = capturedLogger();
     const bridge = await startStandIn(threadInput(1), { logger, metrics: createMetrics() }, { restartDelayMs: 10 });
