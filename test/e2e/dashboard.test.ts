@@ -155,6 +155,8 @@ describe('dashboard in Chromium (embedded mode)', () => {
     await openDashboard(page, base, token);
     await page.goto(`${base}/#/pipeline`);
     const client = await connectDevice(sluice.mqttPort, device, secrets[device]!);
+    // A dead letter of this test's own, so the test does not rely on an earlier one having made one.
+    await client.publishAsync(`devices/${device}/telemetry`, '{"temperature": 21.5,', { qos: 1 });
     let publishing = true;
     const publisher = (async () => {
       for (let i = 0; publishing; i++) await client.publishAsync(`devices/${device}/telemetry`, JSON.stringify({ temperature: 20 + (i % 10) }), { qos: 1 });
@@ -168,6 +170,8 @@ describe('dashboard in Chromium (embedded mode)', () => {
       expect(await textOf(page, '#consumer-lag')).toContain('embedded mode');
       expect(await textOf(page, '#writer-state')).toMatch(/writing|idle/);
       await page.waitForFunction(`document.querySelector('#dead-letter-reasons')?.textContent?.includes('INVALID_JSON')`);
+      // The time of the snapshot reads as every other time of day on the page (HH:MM:SS), whatever the browser's locale.
+      expect(await textOf(page, '#pipeline-updated')).toMatch(/^Updated \d\d:\d\d:\d\d · uptime \d+ s · roles /);
       await saveScreenshot(page, 'pipeline');
       await page.setViewportSize({ width: 390, height: 844 });
       await page.goto(`${base}/#/fleet`);
