@@ -2,6 +2,7 @@ import type { AlertTransition } from '../protocol.js';
 import { ackText, alertTiming, clearReasonText, describeMeasure } from './alert-text.js';
 import type { AlertStore } from './alert-store.js';
 import { h, setText } from './format.js';
+import { clockDateTime } from './connection.js';
 
 /**
  * One alert as a list row, shared by the Alerts view and the device page: built once per alert and updated in
@@ -75,7 +76,7 @@ export function createAlertRow(options: { showDevice: boolean }): AlertRow {
       setText(description, alert.description);
       setText(timing, alertTiming(alert, now));
       timing.dateTime = new Date(alert.raisedAt).toISOString();
-      timing.title = `raised ${new Date(alert.raisedAt).toLocaleString()}${alert.state === 'cleared' ? `, cleared ${new Date(alert.ts).toLocaleString()}` : ''}`;
+      timing.title = `raised ${clockDateTime(alert.raisedAt)}${alert.state === 'cleared' ? `, cleared ${clockDateTime(alert.ts)}` : ''}`;
       const measure = describeMeasure(alert);
       setText(value, measure.value);
       setText(label, measure.label);

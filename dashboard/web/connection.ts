@@ -69,6 +69,16 @@ export function clockTime(ts: number): string {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+/**
+ * Wall-clock date and time, YYYY-MM-DD HH:MM:SS in the browser's time zone: the same digits whatever the browser's
+ * locale, as clockTime (toLocaleString would give "12/7/2026, 6:47:14 PM" in one browser and "7.12.2026, 18:47:14"
+ * in another).
+ */
+export function clockDateTime(ts: number): string {
+  const d = new Date(ts);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${clockTime(ts)}`;
+}
+
 /** "8 s", "3 min", "2 h 5 min": how long ago, readable at a glance. */
 export function agoText(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));

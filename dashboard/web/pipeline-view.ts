@@ -91,7 +91,7 @@ export function pipelineView(live: Live, onMode: (mode: PipelineSnapshot['mode']
           )),
     );
     if (fresh && last) {
-      setText(updated, `Updated ${new Date(last.at).toLocaleTimeString()} · uptime ${formatCount(last.uptimeSec)} s · roles ${last.roles.join(', ')}`);
+      setText(updated, `Updated ${clockTime(last.at)} · uptime ${formatCount(last.uptimeSec)} s · roles ${last.roles.join(', ')}`);
     } else if (waiting) {
       setText(updated, 'Loading…');
     } else {

@@ -22,6 +22,12 @@ const CHROMIUM_ARGS = [
   '--disable-quic',
 ];
 
+/**
+ * SLUICE_BROWSER_CPU_THROTTLE=4 runs every page's scripts four times slower (Chrome's CPU throttling), as on a loaded
+ * 2-core machine: a test whose waits hold only on a fast machine fails at once, instead of once in a while in CI.
+ */
+const CPU_THROTTLE = Number(process.env.SLUICE_BROWSER_CPU_THROTTLE ?? 1);
+
 export interface TestBrowser {
   context: BrowserContext;
   newPage(viewport?: { width: number; height: number }): Promise<Page>;
@@ -44,6 +50,7 @@ export async function launchBrowser(): Promise<TestBrowser> {
     async newPage(viewport) {
       const page = await context.newPage();
       if (viewport) await page.setViewportSize(viewport);
+      if (CPU_THROTTLE > 1) await (await context.newCDPSession(page)).send('Emulation.setCPUThrottlingRate', { rate: CPU_THROTTLE });
       return page;
     },
     async close() {

@@ -4,6 +4,7 @@ import {
   backendStates,
   backoffDelay,
   BLANK,
+  clockDateTime,
   clockTime,
   createBackoff,
   describeLostLink,
@@ -75,6 +76,8 @@ describe('the lost-connection banner', () => {
 
   it('formats times of day and ages for reading at a glance', () => {
     expect(clockTime(new Date(2025, 5, 1, 9, 5, 3).getTime())).toBe('09:05:03');
+    expect(clockDateTime(new Date(2025, 11, 31, 23, 59, 59).getTime())).toBe('2025-12-31 23:59:59');
+    expect(clockDateTime(new Date(2026, 0, 1, 0, 0, 0).getTime())).toBe('2026-01-01 00:00:00');
     expect([0, 999, 59_999, 60_000, 3_599_999, 3_600_000, 3_900_000, -5].map(agoText)).toEqual(['0 s', '0 s', '59 s', '1 min', '59 min', '1 h', '1 h 5 min', '0 s']);
   });
 });
