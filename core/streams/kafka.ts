@@ -16,6 +16,7 @@ import type {
 } from '../seams.js';
 import { COMPACTED_STREAMS, STREAM_NAMES } from '../seams.js';
 import { murmur2, partitionForKey } from '../murmur2.js';
+import { backoffDelay, type BackoffOptions } from '../retry.js';
 import type { StreamAssignment } from '../seams.js';
 import { inspectGroupJoin } from './kafka-group.js';
 import { copartitionedAssigner } from './kafka-assigner.js';
@@ -446,6 +447,9 @@ async function seekOnAssignment(
   });
 }
 
+/** Between retries of an admin call the broker called retriable (a leader election, a topic still being created). */
+const ADMIN_BACKOFF: Readonly<BackoffOptions> = { initialMs: 100, maxMs: 2000 };
+
 async function whileRetriable<T>(operation: () => Promise<T>, deadlineMs = 30_000): Promise<T> {
   const deadline = Date.now() + deadlineMs;
   for (let attempt = 0; ; attempt++) {
@@ -453,7 +457,7 @@ async function whileRetriable<T>(operation: () => Promise<T>, deadlineMs = 30_00
       return await operation();
     } catch (error) {
       if ((error as { retriable?: boolean }).retriable !== true || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2000)));
+      await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, ADMIN_BACKOFF)));
     }
   }
 }
