@@ -5,6 +5,7 @@ import { createDeadLetter, encodeDeadLetter, encodeEvent, encodeReading } from '
 import type { Ingest, OutgoingRecord, StreamName, StreamProducer } from '../core/seams.js';
 import { createBatcher, type Batcher } from '../core/batcher.js';
 import { partitionForKey } from '../core/murmur2.js';
+import { backoffDelay, type BackoffOptions } from '../core/retry.js';
 import { normalize, type NormalizeOptions } from './normalize/index.js';
 
 export interface BridgeOptions {
@@ -27,6 +28,12 @@ export interface BridgeDeps {
 
 /** The bridge is the pipeline's ingest stage (core/seams.ts). */
 export type Bridge = Ingest;
+
+/**
+ * Between batch retries: kafkajs has already retried within the send; once a leader election is over, the next
+ * attempt should not be far away (this bounds the PUBACK delay a broker failure adds), and a total outage costs little.
+ */
+const PRODUCER_BACKOFF: Readonly<BackoffOptions> = { initialMs: 100, maxMs: 1000 };
 
 interface QueuedRecord {
   stream: StreamName;
@@ -100,9 +107,7 @@ export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
         metrics.producerBatchSeconds.observe((performance.now() - started) / 1000);
         metrics.inflightReadings.dec(items.length);
       },
-      // kafkajs has already retried within the send; once a leader election is over, the next attempt should not
-      // be far away (this bounds the PUBACK delay a broker failure adds), and a total outage costs little.
-      retryDelayMs: (attempt) => Math.min(100 * 2 ** attempt, 1000),
+      retryDelayMs: (attempt) => backoffDelay(attempt, PRODUCER_BACKOFF),
       onFlushError: (error) => {
         metrics.producerRetries.inc();
         outage.begin(error, performance.now());

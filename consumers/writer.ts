@@ -6,6 +6,7 @@ import type { ReadingStore, RecordBatch, StreamAssignment, StreamBus, StreamCons
 import { createBatcher, type Batcher } from '../core/batcher.js';
 import { isSluiceError, ErrorCodes } from '../core/errors.js';
 import { telemetryTopic } from '../core/topics.js';
+import { backoffDelay, HALF_JITTER, type BackoffOptions } from '../core/retry.js';
 
 export interface WriterOptions {
   groupId: string;
@@ -114,8 +115,8 @@ export async function writeSplittingRefused(
 
 export function createWriter(options: WriterOptions, deps: WriterDeps): Writer {
   const log = deps.logger.child({ module: 'writer' });
-  const baseDelay = options.retryDelayMs ?? 250;
-  const maxDelay = options.maxRetryDelayMs ?? 15_000;
+  // Jitter: writers retrying together must not hit a recovering store in lockstep.
+  const backoff: BackoffOptions = { initialMs: options.retryDelayMs ?? 250, maxMs: options.maxRetryDelayMs ?? 15_000, jitter: HALF_JITTER };
   const unauthorizedDelay = options.unauthorizedRetryMs ?? 30_000;
   let consumer: StreamConsumer | undefined;
   const status: WriterStatus = { state: 'starting' };
@@ -134,22 +135,19 @@ export function createWriter(options: WriterOptions, deps: WriterDeps): Writer {
     retryDelayMs: (attempt, error) => {
       if (isSluiceError(error) && error.code === ErrorCodes.STORE_UNAUTHORIZED) return unauthorizedDelay;
       const retryAfterMs = isSluiceError(error) ? (error.details?.retryAfterMs as number | undefined) : undefined;
-      const ceiling = Math.min(maxDelay, baseDelay * 2 ** attempt);
-      // Jitter: writers retrying together must not hit a recovering store in lockstep.
-      const backoff = ceiling / 2 + Math.random() * (ceiling / 2);
-      return retryAfterMs !== undefined ? Math.max(retryAfterMs, backoff) : backoff;
+      const delay = backoffDelay(attempt, backoff);
+      return retryAfterMs !== undefined ? Math.max(retryAfterMs, delay) : delay;
     },
     onFlushError: (error) => {
       deps.metrics.storeRetries.inc();
       const unauthorized = isSluiceError(error) && error.code === ErrorCodes.STORE_UNAUTHORIZED;
-      const message = (error as Error).message;
       // One line when an outage starts (or changes kind), not one per retry.
       if (status.state === 'writing' || status.state === 'starting' || (unauthorized && status.state !== 'unauthorized')) {
         log.error({ err: error }, unauthorized ? 'store refuses our credentials; readiness is red, retrying slowly' : 'store write failed; holding offsets and retrying');
         status.failingSince ??= Date.now();
       }
       status.state = unauthorized ? 'unauthorized' : 'retrying';
-      status.lastError = message;
+      status.lastError = (error as Error).message;
     },
     onRecovered: (failedForMs, attempts) => {
       log.warn({ outageMs: failedForMs, attempts }, 'store writes succeed again');

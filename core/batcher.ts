@@ -1,4 +1,5 @@
 import { isSluiceError, sluiceError, ErrorCodes } from './errors.js';
+import { backoffDelay, type BackoffOptions } from './retry.js';
 
 export interface BatcherOptions<T> {
   /** How long the first item of a batch may wait for company. */
@@ -22,6 +23,9 @@ export interface Batcher<T> {
   /** Gives up: a flush being retried and everything queued fail with CLOSED. */
   abort(): void;
 }
+
+/** Between flush retries when the caller names no delay: 100 ms doubling up to 5 s. */
+const DEFAULT_RETRY_BACKOFF: Readonly<BackoffOptions> = { initialMs: 100, maxMs: 5000 };
 
 interface Waiter {
   /** Absolute sequence number of the caller's last item + 1: done once a flush covers it. */
@@ -70,7 +74,7 @@ function createQueue<T>() {
  * dropped and nothing overtakes.
  */
 export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
-  const retryDelay = options.retryDelayMs ?? ((attempt: number) => Math.min(100 * 2 ** attempt, 5000));
+  const retryDelay = options.retryDelayMs ?? ((attempt: number) => backoffDelay(attempt, DEFAULT_RETRY_BACKOFF));
   const queue = createQueue<T>();
   const waiters = createQueue<Waiter>();
   /** Items ever queued, and ever taken into a flush: waiters compare against these. */

@@ -5,6 +5,7 @@
  */
 import type { DocumentFormat } from '../core/reading.js';
 import { telemetryTopic } from '../core/topics.js';
+import { backoffDelay, HALF_JITTER, type BackoffOptions } from '../core/retry.js';
 import { createRng } from './prng.js';
 import { profileForDevice, type Profile } from './profiles.js';
 import { encode } from './encoders.js';
@@ -101,8 +102,7 @@ export function createFleet(options: FleetOptions, deps: FleetDeps = {}): Fleet 
   const count = options.devices.length;
   const wrongSecret = pickDevices(options.seed, count, options.faults.wrongSecret, 'wrong-secret');
   const abrupt = pickDevices(options.seed, count, options.faults.abruptDisconnect, 'abrupt-disconnect');
-  const reconnectInitialMs = options.reconnectInitialMs ?? 1000;
-  const reconnectMaxMs = options.reconnectMaxMs ?? 30_000;
+  const reconnectBackoff: BackoffOptions = { initialMs: options.reconnectInitialMs ?? 1000, maxMs: options.reconnectMaxMs ?? 30_000, jitter: HALF_JITTER };
 
   const counters = {
     sent: 0, acked: 0, errors: 0, skipped: 0, refused: 0, reconnects: 0, abruptDisconnects: 0,
@@ -125,11 +125,6 @@ export function createFleet(options: FleetOptions, deps: FleetDeps = {}): Fleet 
     attempts: 0,
     abrupted: false,
   }));
-
-  function backoff(attempt: number): number {
-    const ceiling = Math.min(reconnectMaxMs, reconnectInitialMs * 2 ** attempt);
-    return ceiling / 2 + rng.next() * (ceiling / 2);
-  }
 
   async function connectDevice(device: DeviceState): Promise<void> {
     if (stopping) return;
@@ -168,7 +163,7 @@ export function createFleet(options: FleetOptions, deps: FleetDeps = {}): Fleet 
 
   function scheduleReconnect(device: DeviceState): void {
     if (stopping) return;
-    const delay = backoff(device.attempts++);
+    const delay = backoffDelay(device.attempts++, reconnectBackoff, () => rng.next());
     const timer = setTimeout(() => {
       counters.reconnects++;
       void connectDevice(device);

@@ -9,6 +9,7 @@
  * them with the DUP flag and the same packet identifiers, and queues what is published while disconnected.
  */
 import { connect as netConnect, type Socket } from 'node:net';
+import { backoffDelay, HALF_JITTER, type BackoffOptions } from '../core/retry.js';
 
 export interface LeanConnectOptions {
   host: string;
@@ -401,11 +402,13 @@ const BACKOFF_RESET_AFTER_MS = 5000;
 export async function openLeanSession(options: LeanSessionOptions): Promise<LeanSession> {
   const outbox = new Outbox();
   const minDelay = options.minReconnectMs ?? 250;
-  const maxDelay = Math.max(minDelay, options.maxReconnectMs ?? 5000);
+  // Doubling from the first delay; PUBACK or a connection that has lasted starts it over.
+  const backoff: BackoffOptions = { initialMs: minDelay, maxMs: Math.max(minDelay, options.maxReconnectMs ?? 5000), jitter: HALF_JITTER };
   const random = options.random ?? Math.random;
   let socket: Socket | undefined;
   let ended = false;
-  let delay = minDelay;
+  /** Reconnects scheduled since the connection last proved itself: the backoff's attempt. */
+  let backoffAttempt = 0;
   let attempts = 0;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let provedTimer: NodeJS.Timeout | undefined;
@@ -415,7 +418,7 @@ export async function openLeanSession(options: LeanSessionOptions): Promise<Lean
     // PUBACK [MQTT-3.4]: the packet identifier.
     const entry = outbox.ack(body.readUInt16BE(0));
     if (!entry) return;
-    delay = minDelay;
+    backoffAttempt = 0;
     entry.onAck?.();
   };
 
@@ -445,14 +448,12 @@ export async function openLeanSession(options: LeanSessionOptions): Promise<Lean
 
   const connected = (current: Socket): void => {
     socket = current;
-    provedTimer = setTimeout(() => (delay = minDelay), BACKOFF_RESET_AFTER_MS);
+    provedTimer = setTimeout(() => (backoffAttempt = 0), BACKOFF_RESET_AFTER_MS);
     provedTimer.unref();
   };
 
   function scheduleReconnect(): void {
-    const wait = delay / 2 + (random() * delay) / 2;
-    delay = Math.min(maxDelay, delay * 2);
-    reconnectTimer = setTimeout(() => void reconnect(), wait);
+    reconnectTimer = setTimeout(() => void reconnect(), backoffDelay(backoffAttempt++, backoff, random));
   }
 
   async function reconnect(): Promise<void> {

@@ -2,7 +2,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { createLogger } from '../../core/logger.js';
 import { kafkaConnectionFrom } from '../../core/streams/connection.js';
-import { readKafkaHistory } from '../../core/streams/kafka.js';
+import { readKafkaHistory } from '../../core/streams/kafka-history.js';
 import { createInfluxStore } from '../../consumers/stores/influx.js';
 import { replayTelemetry } from '../../consumers/replay.js';
 import { configOrExit } from '../common.js';

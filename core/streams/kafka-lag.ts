@@ -1,6 +1,7 @@
-import { Kafka, logLevel, type Admin } from './kafkajs.js';
+import { Kafka, logLevel } from './kafkajs.js';
 import type { ConsumerGroupLag, ConsumerLagReport, ConsumerLagSource, StreamName } from '../seams.js';
 import { topicName, type KafkaConnection } from './connection.js';
+import { lazyAdmin } from './kafka-admin.js';
 
 /**
  * Kafka consumer lag behind the ConsumerLagSource seam: per group and partition, the topic's end offset minus the
@@ -54,21 +55,12 @@ export function createKafkaLagSource(connection: Pick<KafkaConnection, 'brokers'
   const kafka = new Kafka({ clientId: `${connection.clientId}-dashboard`, brokers: [...connection.brokers], logLevel: logLevel.NOTHING, retry: { retries: 1 } });
   const groups = options.groups.map(({ groupId, stream }) => ({ groupId, topic: topicName(connection.topicPrefix, stream) }));
   const cacheMs = options.cacheMs ?? 5000;
-  let admin: Admin | undefined;
+  const admin = lazyAdmin(kafka);
   let cached: { at: number; report: Promise<ConsumerLagReport> } | undefined;
-
-  async function connected(): Promise<Admin> {
-    if (!admin) {
-      const created = kafka.admin();
-      await created.connect();
-      admin = created;
-    }
-    return admin;
-  }
 
   async function fetchReport(): Promise<ConsumerLagReport> {
     try {
-      const client = await connected();
+      const client = await admin.get();
       const report: ConsumerGroupLag[] = [];
       for (const { groupId, topic } of groups) {
         const [ends, committed] = await Promise.all([client.fetchTopicOffsets(topic), client.fetchOffsets({ groupId, topics: [topic] })]);
@@ -77,9 +69,7 @@ export function createKafkaLagSource(connection: Pick<KafkaConnection, 'brokers'
       return { available: true, groups: report };
     } catch (error) {
       // Drop the connection: the next read reconnects, perhaps to a broker that is back.
-      const stale = admin;
-      admin = undefined;
-      await stale?.disconnect().catch(() => undefined);
+      await admin.close().catch(() => undefined);
       return { available: false, note: `Kafka admin: ${(error as Error).message}`, groups: [] };
     }
   }
@@ -92,8 +82,7 @@ export function createKafkaLagSource(connection: Pick<KafkaConnection, 'brokers'
       return cached.report;
     },
     async close() {
-      await admin?.disconnect().catch(() => undefined);
-      admin = undefined;
+      await admin.close().catch(() => undefined);
     },
   };
 }

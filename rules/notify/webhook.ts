@@ -28,6 +28,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AlertTransition } from '../../core/alerts.js';
 import type { Logger } from '../../core/logger.js';
 import type { Metrics } from '../../core/metrics.js';
+import { backoffDelay, HALF_JITTER, type BackoffOptions } from '../../core/retry.js';
 
 export interface WebhookTarget {
   url: string;
@@ -105,6 +106,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions, deps: Web
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
   const maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+  const backoff: BackoffOptions = { initialMs: options.backoffMs, maxMs: maxDelayMs, jitter: HALF_JITTER };
   const slots = createSlots(options.concurrency ?? DEFAULT_CONCURRENCY);
   const lanes = new Map<string, Lane>();
   /** The items the queue bound counts, oldest first: held, and not dropped yet. */
@@ -175,7 +177,8 @@ export function createWebhookNotifier(options: WebhookNotifierOptions, deps: Web
       if (!result.retriable) return finish(item, 'failed', `${name} ${result.reason} (not retried)`);
       if (attempt >= attempts) return finish(item, 'failed', `${name} ${result.reason} after ${attempts} attempt${attempts === 1 ? '' : 's'}`);
       count('retried');
-      const delayMs = Math.min(result.retryAfterMs ?? backoff(attempt), maxDelayMs);
+      // `attempt` counts from 1: the first retry waits backoffMs.
+      const delayMs = Math.min(result.retryAfterMs ?? backoffDelay(attempt - 1, backoff, random), maxDelayMs);
       logger.debug({ url: name, alertId: item.alert.alertId, seq: item.alert.seq, attempt, delayMs, reason: result.reason }, 'webhook attempt failed, retrying');
       try {
         await sleep(delayMs, undefined, { signal: item.abort.signal });
@@ -216,11 +219,6 @@ export function createWebhookNotifier(options: WebhookNotifierOptions, deps: Web
       return { ok: false, retriable: true, reason: answered, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
     }
     return { ok: false, retriable: status === 408 || status >= 500, reason: answered };
-  }
-
-  function backoff(attempt: number): number {
-    const ceiling = Math.min(maxDelayMs, options.backoffMs * 2 ** (attempt - 1));
-    return ceiling / 2 + random() * (ceiling / 2);
   }
 
   function finish(item: Item, outcome: 'sent' | 'failed' | 'dropped', reason?: string): void {

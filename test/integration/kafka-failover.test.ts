@@ -11,7 +11,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { startPrivateKafka, type PrivateKafka } from '../support/private-kafka.js';
 import { startPrivateVictoria, type PrivateVictoria } from '../support/victoria.js';
 import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
-import { readKafkaHistory } from '../../core/streams/kafka.js';
+import { readKafkaHistory } from '../../core/streams/kafka-history.js';
 import { ConfigResourceTypes, Kafka, logLevel } from '../support/kafka.js';
 import { exportSeries } from '../support/store.js';
 import { paced } from '../support/wait.js';

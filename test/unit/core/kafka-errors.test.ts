@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaJSConnectionError } from '../../support/kafka.js';
-import { permanentKafkaErrorType } from '../../../core/streams/kafka.js';
+import { permanentKafkaErrorType } from '../../../core/streams/kafka-errors.js';
 
 describe('permanentKafkaErrorType', () => {
   it('treats exhausted retries over a lost connection as an outage, not a verdict', () => {

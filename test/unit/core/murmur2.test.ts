@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Partitioners } from '../../support/kafka.js';
 import { cachedMurmur2, murmur2, partitionForKey } from '../../../core/murmur2.js';
-import { javaCompatiblePartitioner } from '../../../core/streams/kafka.js';
+import { javaCompatiblePartitioner } from '../../../core/streams/kafka-producer.js';
 
 describe('partitionForKey', () => {
   it('agrees with the Java-compatible kafkajs partitioner for many keys and partition counts', () => {
