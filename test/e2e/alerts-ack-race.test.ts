@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { AlertList, AlertTransition } from '../../dashboard/protocol.js';
 import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
+import { tooHotRulesFile } from '../support/alerts.js';
 
 /**
  * An operator acknowledges an alert just as the reading that clears it arrives (issue 23: the alerts e2e test saw
@@ -18,17 +19,7 @@ const device = 'race-dev-1';
 const rule = 'race-too-hot';
 const ROUNDS_PER_ORDER = 4;
 
-const RULES = `rules:
-  - id: ${rule}
-    description: Temperature above 50 (ack race)
-    severity: critical
-    devices:
-      ids: [${device}]
-    condition:
-      type: threshold
-      metrics: [temperature]
-      above: 50
-`;
+const RULES = tooHotRulesFile(rule, device, 'Temperature above 50 (ack race)');
 
 describe('an acknowledgement racing the reading that clears the alert (embedded mode)', () => {
   let sluice: SluiceProcess;

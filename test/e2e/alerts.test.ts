@@ -5,6 +5,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Page } from 'playwright-core';
 import type { AlertList, AlertTransition, RulesReport } from '../../dashboard/protocol.js';
 import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
+import { tooHotRulesFile } from '../support/alerts.js';
 import { launchBrowser, openDashboard, saveScreenshot, type TestBrowser } from '../support/browser.js';
 
 /**
@@ -19,17 +20,7 @@ const bystander = 'alert-dev-2';
 const rule = 'e2e-too-hot';
 const operator = 'e2e-operator';
 
-const RULES = `rules:
-  - id: ${rule}
-    description: Temperature above 50 (e2e)
-    severity: critical
-    devices:
-      ids: [${device}]
-    condition:
-      type: threshold
-      metrics: [temperature]
-      above: 50
-`;
+const RULES = tooHotRulesFile(rule, device, 'Temperature above 50 (e2e)');
 
 // keepalive 60 (mqtt.js' default): with 5, a client process slow to read a PINGRESP between the test's steps closes
 // its own connection (mqtt.js' KeepaliveManager), and the next publish of the test fails.

@@ -18,3 +18,18 @@ export function raisedAlert(id: string, overrides: Partial<AlertTransition> = {}
     ...overrides,
   };
 }
+
+/** A rules file with one critical rule: `deviceId`'s temperature above 50. */
+export function tooHotRulesFile(ruleId: string, deviceId: string, description: string): string {
+  return `rules:
+  - id: ${ruleId}
+    description: ${description}
+    severity: critical
+    devices:
+      ids: [${deviceId}]
+    condition:
+      type: threshold
+      metrics: [temperature]
+      above: 50
+`;
+}
