@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import * as hdr from 'hdr-histogram-js';
+import { msOfNs, processClock } from '../core/precise-clock.js';
 import type { Reading } from '../core/reading.js';
 import { encodeReading } from '../core/records.js';
 import { Kafka, logLevel, CompressionTypes, Partitioners } from '../core/streams/kafkajs.js';
@@ -136,11 +137,14 @@ export async function kafkaBaseline(brokers: string[], load: BaselineLoad, batch
         const index = (produced + i) % load.devices;
         const deviceId = benchDeviceId(index);
         const now = Date.now();
+        // Stamped as the gateway stamps a publish, so the baseline's records have the same shape and identity.
+        const stamp = processClock.next(1);
         const reading: Reading = {
           deviceId,
           metric: 'bench_seq',
           value: sequenceValue(index, message),
-          ts: now,
+          ts: msOfNs(stamp),
+          timeNs: stamp.toString(),
           receivedAt: now,
           tags: { run: load.runId, pad },
         };

@@ -67,6 +67,7 @@ export function runBridgeInThread(port: MessagePort, input: BridgeThreadInput, o
           topic: batch.topics[i]!,
           payload: payloads.subarray(start, end),
           receivedAt: batch.receivedAts[i]!,
+          receivedAtNs: batch.receivedAtNss[i]!,
           ...(format ? { format } : {}),
         })
         .then(

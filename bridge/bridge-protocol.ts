@@ -22,6 +22,8 @@ export interface IngestColumns {
   deviceIds: string[];
   topics: string[];
   receivedAts: Float64Array;
+  /** Each publish's receive stamp in epoch ns (core/seams.ts IngestInput.receivedAtNs). */
+  receivedAtNss: BigInt64Array;
   formats: (PayloadFormat | null)[];
   payloads: Uint8Array;
   /** End of each payload in `payloads`. */

@@ -1,4 +1,5 @@
 import type { Worker } from 'node:worker_threads';
+import { MAX_READINGS_PER_MESSAGE, processClock } from '../core/precise-clock.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { DeviceEvent, PayloadFormat } from '../core/reading.js';
@@ -104,6 +105,8 @@ export async function createBridgeThread(input: BridgeThreadInput, deps: BridgeT
       outbox.deviceIds.push(publish.deviceId);
       outbox.topics.push(publish.topic);
       outbox.receivedAts.push(publish.receivedAt);
+      // Stamped on this side when the caller did not, so the thread's stamps come from the one process clock.
+      outbox.receivedAtNss.push(publish.receivedAtNs ?? processClock.next(MAX_READINGS_PER_MESSAGE));
       outbox.formats.push(publish.format ?? null);
       outbox.payloads.push(publish.payload);
       outbox.payloadBytes += publish.payload.length;
@@ -142,13 +145,14 @@ interface Outbox {
   deviceIds: string[];
   topics: string[];
   receivedAts: number[];
+  receivedAtNss: bigint[];
   formats: (PayloadFormat | null)[];
   payloads: Buffer[];
   payloadBytes: number;
 }
 
 function emptyOutbox(): Outbox {
-  return { ids: [], deviceIds: [], topics: [], receivedAts: [], formats: [], payloads: [], payloadBytes: 0 };
+  return { ids: [], deviceIds: [], topics: [], receivedAts: [], receivedAtNss: [], formats: [], payloads: [], payloadBytes: 0 };
 }
 
 export function toIngestColumns(outbox: Outbox): IngestColumns {
@@ -167,6 +171,7 @@ export function toIngestColumns(outbox: Outbox): IngestColumns {
     deviceIds: outbox.deviceIds,
     topics: outbox.topics,
     receivedAts: Float64Array.from(outbox.receivedAts),
+    receivedAtNss: BigInt64Array.from(outbox.receivedAtNss),
     formats: outbox.formats,
     payloads,
     payloadEnds,

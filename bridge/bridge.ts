@@ -1,4 +1,5 @@
 import type { Logger } from '../core/logger.js';
+import { MAX_READINGS_PER_MESSAGE, processClock } from '../core/precise-clock.js';
 import type { Metrics } from '../core/metrics.js';
 import type { PayloadFormat } from '../core/reading.js';
 import { createDeadLetter, encodeDeadLetter, encodeEvent, encodeReading } from '../core/records.js';
@@ -128,7 +129,9 @@ export function createBridge(options: BridgeOptions, deps: BridgeDeps): Bridge {
 
   return {
     async ingest(input) {
-      const result = normalize(input, optionsFor(input.format));
+      // A publish from the gateway carries its stamp; one from elsewhere (tools, tests) is stamped here.
+      const stamped = input.receivedAtNs === undefined ? { ...input, receivedAtNs: processClock.next(MAX_READINGS_PER_MESSAGE) } : input;
+      const result = normalize(stamped, optionsFor(input.format));
       const records: QueuedRecord[] = result.readings.map((reading) => ({
         stream: 'telemetry',
         record: encodeReading(reading),

@@ -1,4 +1,4 @@
-import type { Reading } from './reading.js';
+import { compareTimeNs, type Reading } from './reading.js';
 import type { DeviceStatus, DeviceSummary, FleetState, ReadingQuery } from './seams.js';
 
 export interface FleetStateOptions {
@@ -26,16 +26,17 @@ interface DeviceEntry {
 }
 
 /**
- * Readings of one device from two sources as one time-ordered list, a point (metric + time) once, the fresher
+ * Readings of one device from two sources as one time-ordered list, a point (metric + timeNs) once, the fresher
  * source winning; `limit` keeps the newest. Embedded mode answers the API from the store, which the writer fills a
  * flush later than the live feed fills the window; a reading just pushed live must also be in the recent window a
  * dashboard loads, or a view that opens in between never shows it.
  */
 export function mergeByPoint(older: readonly Reading[], fresher: readonly Reading[], limit?: number): Reading[] {
   const points = new Map<string, Reading>();
-  for (const reading of older) points.set(`${reading.metric}\u0000${reading.ts}`, reading);
-  for (const reading of fresher) points.set(`${reading.metric}\u0000${reading.ts}`, reading);
-  const merged = [...points.values()].sort((a, b) => a.ts - b.ts);
+  // Keyed by the precise time, as every store is (docs/contracts.md §5): readings in one millisecond stay apart.
+  for (const reading of older) points.set(`${reading.metric}\u0000${reading.timeNs}`, reading);
+  for (const reading of fresher) points.set(`${reading.metric}\u0000${reading.timeNs}`, reading);
+  const merged = [...points.values()].sort((a, b) => compareTimeNs(a.timeNs, b.timeNs));
   return limit !== undefined ? merged.slice(-limit) : merged;
 }
 
@@ -102,10 +103,10 @@ export function createFleetState(options: FleetStateOptions): FleetState & { siz
         }
         // Keep each series in time order; devices that send late data are rare, so insertion from the end is cheap.
         let at = series.readings.length;
-        while (at > series.start && series.readings[at - 1]!.ts > reading.ts) at--;
+        while (at > series.start && compareTimeNs(series.readings[at - 1]!.timeNs, reading.timeNs) > 0) at--;
         const same = at > series.start ? series.readings[at - 1] : undefined;
-        if (same && same.ts === reading.ts) {
-          // Same series and timestamp is the same point, as in InfluxDB: the last write wins.
+        if (same && same.timeNs === reading.timeNs) {
+          // Same series and precise time is the same point, as in InfluxDB at ns: the last write wins.
           series.readings[at - 1] = reading;
           continue;
         }
@@ -136,7 +137,7 @@ export function createFleetState(options: FleetStateOptions): FleetState & { siz
         if (!series) continue;
         for (const reading of live(series)) if (reading.ts >= cutoff) found.push(reading);
       }
-      found.sort((a, b) => a.ts - b.ts);
+      found.sort((a, b) => compareTimeNs(a.timeNs, b.timeNs));
       return query.limit !== undefined ? found.slice(-query.limit) : found;
     },
 

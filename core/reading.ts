@@ -14,8 +14,14 @@ export interface Reading {
   value: ReadingValue;
   /** SenML unit names where one applies ("Cel", "%RH", "V"). */
   unit?: string;
-  /** Epoch milliseconds: device time when given, else receive time. */
+  /** Epoch milliseconds: `floor(timeNs / 1e6)`, kept for compatibility (docs/contracts.md §5). */
   ts: number;
+  /**
+   * Epoch nanoseconds as a decimal string (a JSON number cannot hold it): the device's time at the precision it
+   * gave, else the gateway's receive stamp plus the reading's place among its payload's untimed readings. The
+   * reading's identity in every store: one point per (device, metric, tags, timeNs).
+   */
+  timeNs: string;
   /** Epoch milliseconds at the gateway. */
   receivedAt: number;
   tags?: Record<string, string>;
@@ -71,3 +77,17 @@ export type PayloadFormat = (typeof PAYLOAD_FORMATS)[number];
  */
 export type DocumentFormat = Exclude<PayloadFormat, 'value'>;
 export const DOCUMENT_FORMATS: readonly DocumentFormat[] = Object.freeze(PAYLOAD_FORMATS.filter((format): format is DocumentFormat => format !== 'value'));
+
+/** Epoch ms → the `timeNs` of a reading at that millisecond (records from before `timeNs`, times Sluice makes). */
+export function timeNsOfMs(ms: number): string {
+  return (BigInt(Math.floor(ms)) * 1_000_000n).toString();
+}
+
+/**
+ * Orders two readings' precise times (negative: `a` first). Equal-length decimal strings compare as text, which
+ * spares a BigInt per comparison on hot paths; epoch ns have 19 digits from 2001 to 2286.
+ */
+export function compareTimeNs(a: string, b: string): number {
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -19,7 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ALERT_TRANSITIONS, CLEAR_REASONS, SEVERITIES, type AlertTransition } from './alerts.js';
-import { DEAD_LETTER_PAYLOAD_BYTES, type DeadLetter, type DeviceEvent, type Reading } from './reading.js';
+import { DEAD_LETTER_PAYLOAD_BYTES, timeNsOfMs, type DeadLetter, type DeviceEvent, type Reading } from './reading.js';
 import type { OutgoingRecord } from './seams.js';
 
 /** What a decoder needs of a consumed record: a ConsumedRecord, or a record read back from history. */
@@ -79,11 +79,20 @@ export function decodeReadings<R extends EncodedRecord>(records: readonly R[]): 
   return { readings, invalid };
 }
 
-/** A reading needs `deviceId`, `metric`, a number, boolean or string `value`, and numeric `ts` and `receivedAt`. */
+/**
+ * A reading needs `deviceId`, `metric`, a number, boolean or string `value`, and numeric `ts` and `receivedAt`.
+ * Records written before `timeNs` existed (or with one that is not decimal digits) get `ts` in ns: the point
+ * they were stored as then.
+ */
 export function decodeReading(record: EncodedRecord): Reading | undefined {
   const value = parseJson(record.value);
-  return isReading(value) ? value : undefined;
+  if (!isReading(value)) return undefined;
+  const { timeNs } = value as { timeNs?: unknown };
+  if (typeof timeNs === 'string' && DECIMAL_DIGITS.test(timeNs)) return value;
+  return { ...value, timeNs: timeNsOfMs(value.ts) };
 }
+
+const DECIMAL_DIGITS = /^\d{1,30}$/;
 
 /** A device event needs a string `deviceId` and `type` and a numeric `ts`. */
 export function decodeEvent(record: EncodedRecord): DeviceEvent | undefined {
@@ -134,6 +143,7 @@ function isReading(value: unknown): value is Reading {
     typeof r.metric === 'string' &&
     (typeof r.value === 'number' || typeof r.value === 'boolean' || typeof r.value === 'string') &&
     typeof r.ts === 'number' &&
+    Number.isFinite(r.ts) &&
     typeof r.receivedAt === 'number'
   );
 }

@@ -161,6 +161,12 @@ export interface IngestInput {
   topic: string;
   payload: Buffer;
   receivedAt: number;
+  /**
+   * The publish's receive stamp in epoch ns from the process clock (core/precise-clock.ts), which reserved
+   * `maxReadingsPerMessage` ns after it: the identity of the publish's readings without a device time. The
+   * gateway always sets it; the bridge stamps a publish that comes without one.
+   */
+  receivedAtNs?: bigint;
   /** The device's registered format, used instead of content detection. */
   format?: PayloadFormat;
 }

@@ -22,6 +22,7 @@ export function toLiveReading(reading: Reading): LiveReading {
     value: reading.value,
     ...(reading.unit ? { unit: reading.unit } : {}),
     ts: reading.ts,
+    timeNs: reading.timeNs,
     receivedAt: reading.receivedAt,
   };
 }

@@ -222,6 +222,7 @@ export async function buildHttpApi(deps: HttpApiDeps): Promise<FastifyInstance> 
       const readings = deps.readings(query).map((r) => ({
         metric: r.metric,
         ts: r.ts,
+        timeNs: r.timeNs,
         value: r.value,
         ...(r.unit ? { unit: r.unit } : {}),
         ...(r.tags ? { tags: r.tags } : {}),

@@ -4,6 +4,7 @@ import { decidePublish, isTelemetryTopic } from './topics.js';
 import { refusalOfTopic } from './refusals.js';
 import { gateReads, readNextBatchIfIdle, shortCircuitPublish } from './aedes-internals.js';
 import type { GatewayContext } from './context.js';
+import { MAX_READINGS_PER_MESSAGE, processClock } from '../core/precise-clock.js';
 
 type AuthorizePublishHandler = NonNullable<AedesOptions['authorizePublish']>;
 
@@ -71,6 +72,8 @@ export function createPublishStage(context: GatewayContext): PublishStage {
       if (!connection) return callback(new Error('not authenticated'));
       const { deviceId } = connection;
       const receivedAt = Date.now();
+      // Taken here, once per publish, so every reading of it without a device time has its own point (issue 24).
+      const receivedAtNs = processClock.next(MAX_READINGS_PER_MESSAGE);
       metrics.mqttPublishes.inc({ qos: String(packet.qos) });
       const badTopic = refusalOfTopic(packet.topic, options);
       if (badTopic) {
@@ -88,7 +91,7 @@ export function createPublishStage(context: GatewayContext): PublishStage {
       // A registered format replaces content detection on the plain telemetry topic only: metric topics
       // carry plain values and `/$format` suffixes are the device's explicit choice.
       const format = connection.format && packet.topic === `devices/${deviceId}/telemetry` ? connection.format : undefined;
-      const input = { deviceId, topic: packet.topic, payload, receivedAt, ...(format ? { format } : {}) };
+      const input = { deviceId, topic: packet.topic, payload, receivedAt, receivedAtNs, ...(format ? { format } : {}) };
       if (packet.qos === 0) {
         // Best effort: never hold the connection for QoS 0, and count what cannot be taken.
         const dropped = (why: string) => {

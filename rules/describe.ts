@@ -1,5 +1,5 @@
 import type { AlertTransition, RuleSummary } from '../core/alerts.js';
-import type { Reading } from '../core/reading.js';
+import { timeNsOfMs, type Reading } from '../core/reading.js';
 import type { Condition } from './condition-schema.js';
 import { formatDuration } from './duration.js';
 import type { RuleStatus } from './engine.js';
@@ -54,6 +54,7 @@ export function alertAsReading(alert: AlertTransition): Reading {
     metric: 'alert',
     value: alert.value,
     ts: alert.ts,
+    timeNs: timeNsOfMs(alert.ts),
     receivedAt: alert.ts,
     tags: { rule: alert.ruleId, severity: alert.severity, transition: alert.transition, state: alert.state },
   };

@@ -4,7 +4,7 @@
  * ticks to just before its time, so silence and offline timers, tumbling windows and counts fire where they would
  * have live.
  */
-import type { DeviceEvent, ReadingValue } from '../core/reading.js';
+import { timeNsOfMs, type DeviceEvent, type ReadingValue } from '../core/reading.js';
 import type { AlertTransition } from '../core/alerts.js';
 import type { RuleInput } from './conditions/index.js';
 import { createRuleEngine } from './engine.js';
@@ -125,7 +125,9 @@ function toInput(value: unknown, deviceId: string): RuleInput | 'other-device' |
   const receivedAt = typeof record.receivedAt === 'number' ? record.receivedAt : ts;
   if (typeof metric === 'string' && isReadingValue(record.value) && typeof ts === 'number' && typeof receivedAt === 'number') {
     const tags = isTags(record.tags) ? { tags: record.tags } : {};
-    return { kind: 'reading', reading: { deviceId, metric, value: record.value, ts, receivedAt, ...tags } };
+    // A line may give the precise time (`timeNs`, as records carry it); else its ms time is the identity.
+    const timeNs = typeof record.timeNs === 'string' && /^\d+$/.test(record.timeNs) ? record.timeNs : timeNsOfMs(ts);
+    return { kind: 'reading', reading: { deviceId, metric, value: record.value, ts, timeNs, receivedAt, ...tags } };
   }
   if (typeof type === 'string' && EVENT_TYPES.has(type) && typeof ts === 'number') {
     const reason = typeof record.reason === 'string' ? record.reason : '';

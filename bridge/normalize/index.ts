@@ -64,8 +64,14 @@ export interface NormalizeInput {
   deviceId: string;
   topic: string;
   payload: Buffer;
-  /** Epoch ms at the gateway; also "now" for relative SenML times and the future-skew check. */
+  /** Epoch ms at the gateway; also "now" for the future-skew check. */
   receivedAt: number;
+  /**
+   * The publish's receive stamp in epoch ns (core/precise-clock.ts), reserving maxReadingsPerMessage ns: the
+   * time of its untimed readings (`receivedAtNs + i`) and "now" for relative SenML times. Without it (tools,
+   * tests), `receivedAt` in ns.
+   */
+  receivedAtNs?: bigint;
 }
 
 export interface NormalizeResult {
@@ -117,9 +123,11 @@ function normalizeUnguarded(input: NormalizeInput, options: NormalizeOptions): N
   }
   if (text.trim() === '') return whole('EMPTY_PAYLOAD', 'payload is only whitespace');
 
+  const receivedAtNs = input.receivedAtNs ?? BigInt(receivedAt) * 1_000_000n;
   const context: ParseContext = {
     options,
     receivedAt,
+    receivedAtNs,
     sink: createPartSink(options.maxReadingsPerMessage),
   };
   const format: PayloadFormat | undefined =
@@ -129,19 +137,44 @@ function normalizeUnguarded(input: NormalizeInput, options: NormalizeOptions): N
 
   const readings: Reading[] = [];
   const rejections: Rejection[] = [];
+  // Device times of this payload by series: a second reading of one series at one device time would silently
+  // overwrite the first in every store, so it is dead-lettered instead (DUPLICATE_TIME).
+  const deviceTimes = new Set<string>();
+  let untimed = 0;
   for (const part of context.sink.parts) {
     if ('rejection' in part) {
       rejections.push(part.rejection);
       continue;
     }
-    const result = finalizeDraft(part.draft, { deviceId, receivedAt, options });
-    if ('code' in result) rejections.push(result);
-    else readings.push(result);
+    const result = finalizeDraft(part.draft, { deviceId, receivedAt, receivedAtNs, options }, untimed);
+    if ('code' in result) {
+      rejections.push(result);
+      continue;
+    }
+    const { reading } = result;
+    if (!result.deviceTimed) {
+      untimed += 1;
+    } else {
+      const key = seriesTimeKey(reading);
+      if (deviceTimes.has(key)) {
+        const reason = `${quote(reading.metric)} has a second reading at device time ${reading.timeNs} ns in this payload`;
+        rejections.push(rejection('DUPLICATE_TIME', reason, part.draft.index));
+        continue;
+      }
+      deviceTimes.add(key);
+    }
+    readings.push(reading);
   }
   if (readings.length === 0 && rejections.length === 0) {
     return whole('NO_READINGS', 'payload is well-formed but holds no readings');
   }
   return { readings, rejections };
+}
+
+/** A series (metric and tags, as the store keys it) at one time. */
+function seriesTimeKey(reading: Reading): string {
+  const tags = reading.tags ? Object.entries(reading.tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : [];
+  return JSON.stringify([reading.metric, tags, reading.timeNs]);
 }
 
 /** Parses with a known format; returns a whole-message result only when the message cannot be read at all. */

@@ -16,7 +16,7 @@
  * stored at the wrong time or under the wrong tags.
  */
 import { describe, quote } from './rejections.js';
-import { epochMsFromJson, isTimeError, type TimeResult } from './timestamp.js';
+import { epochNsFromJson, isTimeError, type TimeNsResult } from './timestamp.js';
 import { isPlainObject, tagsFromJson, type ParseContext, type Problem } from './validate.js';
 
 export const TIME_KEYS: readonly string[] = ['ts', 'time', 'timestamp'];
@@ -63,14 +63,14 @@ function own(object: Record<string, unknown>, key: string): unknown {
   return Object.hasOwn(object, key) ? object[key] : undefined;
 }
 
-/** The object's time in epoch ms, undefined when it has none. */
-function objectTime(object: Record<string, unknown>): TimeResult | undefined {
+/** The object's time in epoch ns, undefined when it has none. */
+function objectTime(object: Record<string, unknown>): TimeNsResult | undefined {
   const key = TIME_KEYS.find((k) => Object.hasOwn(object, k));
-  return key === undefined ? undefined : epochMsFromJson(object[key]);
+  return key === undefined ? undefined : epochNsFromJson(object[key]);
 }
 
 interface Shared {
-  ts?: number;
+  time?: bigint;
   tags?: Record<string, string>;
 }
 
@@ -83,7 +83,7 @@ function sharedOf(object: Record<string, unknown>, context: ParseContext, index?
       context.sink.reject('BAD_TIMESTAMP', time.error, index);
       return undefined;
     }
-    shared.ts = time;
+    shared.time = time;
   }
   if (Object.hasOwn(object, 'tags')) {
     const result = tagsFromJson(object.tags, context.options);
@@ -186,13 +186,13 @@ function envelope(object: Record<string, unknown>, entries: unknown[], context: 
     }
     const entryShared = sharedOf(entry, context, index);
     if (!entryShared) return;
-    const ts = entryShared.ts ?? shared.ts;
+    const time = entryShared.time ?? shared.time;
     const tags = shared.tags || entryShared.tags ? { ...shared.tags, ...entryShared.tags } : undefined;
     context.sink.draft({
       metric,
       value,
       ...(unit === undefined ? {} : { unit }),
-      ...(ts === undefined ? {} : { ts }),
+      ...(time === undefined ? {} : { time }),
       ...(tags === undefined ? {} : { tags }),
       index,
     });

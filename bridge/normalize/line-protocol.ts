@@ -26,7 +26,7 @@
  * a bad timestamp or bad tags reject all fields of the line once; a bad field value or name rejects that field.
  */
 import { quote } from './rejections.js';
-import { epochMsFromDigits, isTimeError } from './timestamp.js';
+import { epochNsFromDigits, isTimeError } from './timestamp.js';
 import { DECIMAL_NUMBER, tagsFromEntries, type ParseContext } from './validate.js';
 
 interface FieldToken {
@@ -206,9 +206,9 @@ export function normalizeLineProtocol(document: LineProtocolDocument, context: P
       sink.reject('INVALID_LINE_PROTOCOL', error ?? 'invalid line', index);
       continue;
     }
-    let ts: number | undefined;
+    let ts: bigint | undefined;
     if (line.timestamp !== undefined) {
-      const time = epochMsFromDigits(line.timestamp);
+      const time = epochNsFromDigits(line.timestamp);
       if (isTimeError(time)) {
         sink.reject('BAD_TIMESTAMP', `timestamp ${quote(line.timestamp)}: ${time.error}`, index);
         continue;
@@ -225,7 +225,7 @@ export function normalizeLineProtocol(document: LineProtocolDocument, context: P
       sink.draft({
         metric: lineMetric(line.measurement, field.key),
         value: field.value,
-        ...(ts === undefined ? {} : { ts }),
+        ...(ts === undefined ? {} : { time: ts }),
         tags,
         index,
       });

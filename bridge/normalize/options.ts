@@ -1,4 +1,5 @@
 import { ErrorCodes, sluiceError } from '../../core/errors.js';
+import { MAX_READINGS_PER_MESSAGE } from '../../core/precise-clock.js';
 import { PAYLOAD_FORMATS, type PayloadFormat } from '../../core/reading.js';
 
 export interface NormalizeOptions {
@@ -20,7 +21,7 @@ export interface NormalizeOptions {
 
 export const defaultNormalizeOptions: Readonly<NormalizeOptions> = Object.freeze({
   maxPayloadBytes: 65_536,
-  maxReadingsPerMessage: 1_000,
+  maxReadingsPerMessage: MAX_READINGS_PER_MESSAGE,
   maxStringLength: 256,
   maxNestingDepth: 8,
   maxMetricNameLength: 128,
@@ -45,6 +46,10 @@ export function createNormalizeOptions(overrides: Partial<NormalizeOptions> = {}
   for (const key of POSITIVE_INTEGER_OPTIONS) {
     const value = merged[key];
     if (!Number.isSafeInteger(value) || value < 1) problems.push(`${key} must be a positive integer`);
+  }
+  // Untimed readings are `receivedAtNs + i`, inside the range the gateway's clock reserved per publish.
+  if (merged.maxReadingsPerMessage > MAX_READINGS_PER_MESSAGE) {
+    problems.push(`maxReadingsPerMessage must be at most ${MAX_READINGS_PER_MESSAGE}, the receive stamp's reserve`);
   }
   if (!Number.isSafeInteger(merged.maxFutureSkewMs) || merged.maxFutureSkewMs < 0) {
     problems.push('maxFutureSkewMs must be a non-negative integer');

@@ -19,6 +19,7 @@ export const REJECTION_CODES = [
   'UNSUPPORTED_VALUE',
   'NO_READINGS',
   'TOPIC_NOT_TELEMETRY',
+  'DUPLICATE_TIME',
 ] as const;
 
 export type RejectionCode = (typeof REJECTION_CODES)[number];

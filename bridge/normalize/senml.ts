@@ -22,7 +22,7 @@
  * A record holding only base fields sets context for the records after it and yields nothing by itself.
  */
 import { describe, quote } from './rejections.js';
-import { epochMsFromSenml, isTimeError } from './timestamp.js';
+import { epochNsFromSenml, isTimeError } from './timestamp.js';
 import { isPlainObject, type ParseContext, type Problem } from './validate.js';
 
 const BASE_FIELDS = ['bn', 'bt', 'bu', 'bv', 'bs', 'bver'] as const;
@@ -189,12 +189,15 @@ function resolveRecord(record: Record<string, unknown>, base: Base, index: numbe
     sink.reject('BAD_TIMESTAMP', `t of ${quote(name)} must be a number of seconds, not ${describe(t)}`, index);
     return;
   }
-  const ts = epochMsFromSenml(base.time + (t ?? 0), context.receivedAt);
-  if (isTimeError(ts)) {
-    sink.reject('BAD_TIMESTAMP', `${quote(name)}: ${ts.error}`, index);
+  // A record with neither `t` nor `bt` means "now" (RFC 8428 §4.5.3): it has no time of the device's own and gets
+  // the receive stamp like any untimed reading, so the records of one pack keep apart in their order.
+  const untimed = t === undefined && base.time === 0;
+  const time = untimed ? undefined : epochNsFromSenml(base.time + (t ?? 0), context.receivedAt, context.receivedAtNs);
+  if (time !== undefined && isTimeError(time)) {
+    sink.reject('BAD_TIMESTAMP', `${quote(name)}: ${time.error}`, index);
     return;
   }
-  const shared = { ...(unit === undefined ? {} : { unit }), ts, index };
+  const shared = { ...(unit === undefined ? {} : { unit }), ...(time === undefined ? {} : { time }), index };
   if (value !== undefined) sink.draft({ metric, value, ...shared });
   if (sum !== undefined) sink.draft({ metric: `${metric}_sum`, value: base.sum + sum, ...shared });
 }

@@ -2,7 +2,8 @@ import { describe } from './rejections.js';
 import { DECIMAL_NUMBER } from './validate.js';
 
 /**
- * Device times → epoch milliseconds (the unit of `Reading.ts`, docs/contracts.md §5).
+ * Device times → epoch nanoseconds (`Reading.timeNs`, docs/contracts.md §5), and the epoch milliseconds of
+ * `Reading.ts`, which is always the precise time floored to the millisecond.
  *
  * Numeric times carry no unit, so the unit is read from the magnitude. The thresholds sit far from any plausible
  * "now" in every unit (now ≈ 1.7e9 s = 1.7e12 ms = 1.7e15 µs = 1.7e18 ns):
@@ -12,60 +13,82 @@ import { DECIMAL_NUMBER } from './validate.js';
  *   value < 1e17   microseconds
  *   otherwise      nanoseconds
  *
- * The price: a millisecond time before March 1973 reads as seconds. Every unit is rounded to the nearest
- * millisecond (half up): rounding rather than truncating, because a float such as 1732492800.123 s times 1000 is
- * 1732492800122.9998 and truncation would lose a millisecond that the device did send.
+ * The price: a millisecond time before March 1973 reads as seconds. Precision is kept as far as the input holds
+ * it: integer text (line protocol, numeric strings without a fraction) and ISO-8601 fraction digits go through
+ * BigInt to the nanosecond; a JSON or SenML number is a double, which near today holds about 0.24 µs of a time in
+ * seconds, so numbers are rounded to the nearest microsecond (nanosecond numbers are taken as the double holds
+ * them). Rounding there rather than truncating, because a float such as 1732492800.123 s times 1e6 is
+ * 1732492800122999.9 and truncation would lose the microsecond the device did send; the millisecond `ts` is then
+ * the floor of the precise time, so `ts === floor(timeNs / 1e6)` always holds.
  *
  * ISO-8601 strings (`2024-11-25T00:00:00.123Z`, date only, offsets `+01:00`/`+0100`/`+01`) are parsed by hand
  * instead of `Date.parse`, whose handling of odd forms is implementation-defined; a string without an offset is
  * taken as UTC so the result never depends on the gateway's time zone. Times before 1970 are rejected: no
- * device that reports through Sluice measured anything then, so such a value is a bug, not data.
+ * device that reports through Sluice measured anything then, so such a value is a bug, not data. Times far in the
+ * future are resolved here and corrected by the normalizer (./validate.ts, `maxFutureSkewMs`).
  */
 
 export interface TimeError {
   error: string;
 }
 
-/** A resolved time in epoch ms, or why the given time could not be used. */
+/** A resolved time in epoch ns, or why the given time could not be used. */
+export type TimeNsResult = bigint | TimeError;
+/** A resolved time in epoch ms (the floor of the ns time), or why the given time could not be used. */
 export type TimeResult = number | TimeError;
 
-export function isTimeError(value: TimeResult): value is TimeError {
+export function isTimeError(value: TimeResult | TimeNsResult): value is TimeError {
   return typeof value === 'object';
 }
 
 const SECONDS_BELOW = 1e11;
 const MILLIS_BELOW = 1e14;
 const MICROS_BELOW = 1e17;
+const NS_PER_MS = 1_000_000n;
+const NS_PER_US = 1_000n;
 
-function checked(ms: number, what: string): TimeResult {
-  if (!Number.isFinite(ms)) return { error: `${what} is out of range` };
-  if (ms < 0) return { error: `${what} is before 1970` };
-  return ms;
+/** Epoch ms of a precise time: the floor, as a Number. */
+export function msOfTime(ns: bigint): number {
+  return Number(ns / NS_PER_MS);
 }
 
-export function epochMsFromNumber(value: number): TimeResult {
+function checked(ns: bigint, what: string): TimeNsResult {
+  if (ns < 0n) return { error: `${what} is before 1970` };
+  if (!Number.isFinite(msOfTime(ns))) return { error: `${what} is out of range` };
+  return ns;
+}
+
+/** A double rounded to the nearest integer, as a BigInt; undefined when it is not finite. */
+function roundedBig(value: number): bigint | undefined {
+  const rounded = Math.round(value);
+  return Number.isFinite(rounded) ? BigInt(rounded) : undefined;
+}
+
+export function epochNsFromNumber(value: number): TimeNsResult {
   if (!Number.isFinite(value)) return { error: 'time is not a finite number' };
   if (value < 0) return { error: 'time is negative' };
-  if (value < SECONDS_BELOW) return checked(Math.round(value * 1e3), 'time');
-  if (value < MILLIS_BELOW) return checked(Math.round(value), 'time');
-  if (value < MICROS_BELOW) return checked(Math.round(value / 1e3), 'time');
-  return checked(Math.round(value / 1e6), 'time');
+  let us: bigint | undefined;
+  if (value < SECONDS_BELOW) us = roundedBig(value * 1e6);
+  else if (value < MILLIS_BELOW) us = roundedBig(value * 1e3);
+  else if (value < MICROS_BELOW) us = roundedBig(value);
+  else return checked(BigInt(Math.round(value)), 'time');
+  return us === undefined ? { error: 'time is out of range' } : checked(us * NS_PER_US, 'time');
 }
 
 const DIGITS = /^-?\d+$/;
 
 /**
  * Integer times written as text (line protocol). Nanosecond times exceed Number's 53-bit precision, so the
- * digits go through BigInt and only the millisecond result becomes a Number.
+ * digits go through BigInt and stay exact.
  */
-export function epochMsFromDigits(text: string): TimeResult {
+export function epochNsFromDigits(text: string): TimeNsResult {
   if (!DIGITS.test(text)) return { error: 'time is not an integer' };
   if (text.startsWith('-')) return { error: 'time is negative' };
   const value = BigInt(text);
-  if (value < BigInt(SECONDS_BELOW)) return Number(value) * 1e3;
-  if (value < BigInt(MILLIS_BELOW)) return Number(value);
-  if (value < BigInt(MICROS_BELOW)) return Number((value + 500n) / 1_000n);
-  return checked(Number((value + 500_000n) / 1_000_000n), 'time');
+  if (value < BigInt(SECONDS_BELOW)) return value * 1_000_000_000n;
+  if (value < BigInt(MILLIS_BELOW)) return value * NS_PER_MS;
+  if (value < BigInt(MICROS_BELOW)) return value * NS_PER_US;
+  return checked(value, 'time');
 }
 
 const ISO_8601 = new RegExp(
@@ -83,7 +106,7 @@ function daysInMonth(year: number, month: number): number {
   return month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] ?? 0);
 }
 
-export function epochMsFromIso(text: string): TimeResult {
+export function epochNsFromIso(text: string): TimeNsResult {
   const match = ISO_8601.exec(text);
   if (!match) return { error: `time ${JSON.stringify(text.slice(0, 40))} is not ISO-8601` };
   const [, y, mo, d, h = '0', mi = '0', s = '0', fraction = '', , sign, offH = '0', offM = '0'] = match;
@@ -101,23 +124,25 @@ export function epochMsFromIso(text: string): TimeResult {
   ) {
     return { error: `time ${JSON.stringify(text)} is not a valid date` };
   }
-  // Half-up rounding decided by the fourth fraction digit alone is exact: the value is ≥ .5 ms iff it is ≥ 5.
-  const digits = fraction.padEnd(4, '0');
-  const millis = Number(digits.slice(0, 3)) + (Number(digits[3]) >= 5 ? 1 : 0);
+  // The fraction digits are exact decimal nanoseconds: no float on the way.
+  const fractionNs = BigInt(fraction.padEnd(9, '0'));
   // setUTCFullYear, unlike Date.UTC, does not map years 0–99 to 1900–1999.
   const date = new Date(0);
   date.setUTCFullYear(year, month - 1, day);
   date.setUTCHours(hour, minute, second, 0);
   const offsetMs = (sign === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000;
-  return checked(date.getTime() + millis - (sign === undefined ? 0 : offsetMs), 'time');
+  const wholeMs = date.getTime() - (sign === undefined ? 0 : offsetMs);
+  return checked(BigInt(wholeMs) * NS_PER_MS + fractionNs, 'time');
 }
 
 /** A `ts`/`time`/`timestamp` member of a JSON payload: a number in any unit, numeric text, or ISO-8601. */
-export function epochMsFromJson(value: unknown): TimeResult {
-  if (typeof value === 'number') return epochMsFromNumber(value);
+export function epochNsFromJson(value: unknown): TimeNsResult {
+  if (typeof value === 'number') return epochNsFromNumber(value);
   if (typeof value === 'string') {
     const text = value.trim();
-    return DECIMAL_NUMBER.test(text) ? epochMsFromNumber(Number(text)) : epochMsFromIso(text);
+    // Integer text keeps every digit (a nanosecond time in a string is exact); other numbers go through a double.
+    if (DIGITS.test(text)) return epochNsFromDigits(text);
+    return DECIMAL_NUMBER.test(text) ? epochNsFromNumber(Number(text)) : epochNsFromIso(text);
   }
   return { error: `time must be a number or an ISO-8601 string, not ${describe(value)}` };
 }
@@ -125,8 +150,24 @@ export function epochMsFromJson(value: unknown): TimeResult {
 /** RFC 8428 §4.5.3: values below 2**28 are seconds relative to "now" (here: receipt), others are epoch seconds. */
 export const SENML_RELATIVE_BELOW = 2 ** 28;
 
-export function epochMsFromSenml(seconds: number, receivedAt: number): TimeResult {
+/** `receivedAtNs`, when given, is "now" for relative times at the precision of the receive stamp. */
+export function epochNsFromSenml(seconds: number, receivedAt: number, receivedAtNs?: bigint): TimeNsResult {
   if (!Number.isFinite(seconds)) return { error: 'time is out of range' };
-  if (seconds < SENML_RELATIVE_BELOW) return checked(receivedAt + Math.round(seconds * 1e3), 'relative time');
-  return checked(Math.round(seconds * 1e3), 'time');
+  if (seconds < SENML_RELATIVE_BELOW) {
+    const us = roundedBig(seconds * 1e6);
+    if (us === undefined) return { error: 'relative time is out of range' };
+    return checked((receivedAtNs ?? BigInt(receivedAt) * NS_PER_MS) + us * NS_PER_US, 'relative time');
+  }
+  return epochNsFromNumber(seconds);
 }
+
+function inMs(result: TimeNsResult): TimeResult {
+  return isTimeError(result) ? result : msOfTime(result);
+}
+
+/** The millisecond forms: the floor of the precise time (`Reading.ts`). */
+export const epochMsFromNumber = (value: number): TimeResult => inMs(epochNsFromNumber(value));
+export const epochMsFromDigits = (text: string): TimeResult => inMs(epochNsFromDigits(text));
+export const epochMsFromIso = (text: string): TimeResult => inMs(epochNsFromIso(text));
+export const epochMsFromJson = (value: unknown): TimeResult => inMs(epochNsFromJson(value));
+export const epochMsFromSenml = (seconds: number, receivedAt: number): TimeResult => inMs(epochNsFromSenml(seconds, receivedAt));

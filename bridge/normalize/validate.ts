@@ -1,5 +1,6 @@
 import type { Reading } from '../../core/reading.js';
 import type { NormalizeOptions } from './options.js';
+import { msOfNs as msOfTime } from '../../core/precise-clock.js';
 import { describe, quote, rejection, type Rejection, type RejectionCode } from './rejections.js';
 
 /**
@@ -40,8 +41,8 @@ export interface Draft {
   metric: string;
   value: number | boolean | string;
   unit?: string;
-  /** Device time in epoch ms; absent when the payload gave none. */
-  ts?: number;
+  /** Device time in epoch ns; absent when the payload gave none. */
+  time?: bigint;
   tags?: Record<string, string>;
   index?: number;
 }
@@ -144,11 +145,19 @@ export function tagsFromJson(raw: unknown, options: NormalizeOptions): TagsResul
 export interface FinalizeContext {
   deviceId: string;
   receivedAt: number;
+  /** The publish's receive stamp (core/precise-clock.ts); untimed readings are `receivedAtNs + untimedIndex`. */
+  receivedAtNs: bigint;
   options: NormalizeOptions;
 }
 
+/** A finished reading, and whether its time is the device's (duplicate checks apply) or the receive stamp. */
+export interface Finalized {
+  reading: Reading;
+  deviceTimed: boolean;
+}
+
 /** The checks every format shares; returns the finished reading or the one rejection for this part. */
-export function finalizeDraft(draft: Draft, context: FinalizeContext): Reading | Rejection {
+export function finalizeDraft(draft: Draft, context: FinalizeContext, untimedIndex: number): Finalized | Rejection {
   const { options, receivedAt } = context;
   const nameProblem = metricNameProblem(draft.metric, options);
   if (nameProblem) return rejection('INVALID_METRIC_NAME', nameProblem, draft.index);
@@ -168,20 +177,28 @@ export function finalizeDraft(draft: Draft, context: FinalizeContext): Reading |
   if (unit !== undefined && exceedsLength(unit, options.maxStringLength)) {
     return rejection('STRING_TOO_LONG', `unit of ${quote(draft.metric)} is too long`, draft.index);
   }
-  let ts = draft.ts ?? receivedAt;
+  let time = draft.time;
   let tags = draft.tags;
-  if (ts > receivedAt + options.maxFutureSkewMs) {
-    ts = receivedAt;
+  if (time !== undefined && msOfTime(time) > receivedAt + options.maxFutureSkewMs) {
+    time = undefined;
     tags = { ...tags, ts_corrected: 'future' };
   }
+  const deviceTimed = time !== undefined;
+  // Untimed readings take the receive stamp plus their place among the payload's untimed readings: one
+  // nanosecond apart, in payload order, inside the range the clock reserved for this publish.
+  const timeNs = time ?? context.receivedAtNs + BigInt(untimedIndex);
   return {
-    deviceId: context.deviceId,
-    metric: draft.metric,
-    value,
-    ...(unit === undefined ? {} : { unit }),
-    ts,
-    receivedAt,
-    ...(tags && Object.keys(tags).length > 0 ? { tags } : {}),
+    deviceTimed,
+    reading: {
+      deviceId: context.deviceId,
+      metric: draft.metric,
+      value,
+      ...(unit === undefined ? {} : { unit }),
+      ts: msOfTime(timeNs),
+      timeNs: timeNs.toString(),
+      receivedAt,
+      ...(tags && Object.keys(tags).length > 0 ? { tags } : {}),
+    },
   };
 }
 
@@ -189,5 +206,7 @@ export function finalizeDraft(draft: Draft, context: FinalizeContext): Reading |
 export interface ParseContext {
   options: NormalizeOptions;
   receivedAt: number;
+  /** The receive stamp in epoch ns: "now" for relative SenML times. */
+  receivedAtNs: bigint;
   sink: PartSink;
 }

@@ -11,9 +11,13 @@ export interface InfluxStoreOptions {
   timeoutMs?: number;
 }
 
-/** measurement = metric, tag `device` (+ reading tags), field `value`, timestamp = ts in ms (docs/contracts.md §5). */
+/**
+ * measurement = metric, tag `device` (+ reading tags), field `value`, timestamp = `timeNs`, written at ns
+ * precision (docs/contracts.md §5): the reading's identity, so a burst keeps every reading and a re-write of a
+ * record stores the same point. A string timestamp is written as given, so no digit goes through a Number.
+ */
 export function readingToPoint(reading: Reading): Point {
-  const point = new Point(reading.metric).tag('device', reading.deviceId).timestamp(reading.ts);
+  const point = new Point(reading.metric).tag('device', reading.deviceId).timestamp(reading.timeNs);
   for (const [name, value] of Object.entries(reading.tags ?? {})) {
     // `device` is ours: a payload tag may not overwrite the authenticated identity.
     if (name !== 'device') point.tag(name, value);
@@ -66,7 +70,7 @@ export function createInfluxStore(options: InfluxStoreOptions): ReadingStore {
   // One WriteApi per batch, sized to it: the whole batch goes out in one request on close(), and a
   // failure rejects close() instead of landing in the library's retry buffer.
   const newWriteApi = (lines: number): WriteApi =>
-    influx.getWriteApi(options.org, options.bucket, 'ms', {
+    influx.getWriteApi(options.org, options.bucket, 'ns', {
       maxRetries: 0,
       maxBufferLines: lines + 1,
       batchSize: lines + 1,

@@ -8,8 +8,8 @@ export interface MemoryStore extends ReadingStore {
 }
 
 /**
- * The embedded default's store: bounded by count (oldest points go first), keyed like InfluxDB
- * (device, metric, timestamp), so writing a reading twice keeps one point. Nothing survives a restart.
+ * The embedded default's store: bounded by count (oldest points go first), keyed like InfluxDB at ns precision
+ * (device, metric, timeNs), so writing a reading twice keeps one point and readings in one ms stay apart. Nothing survives a restart.
  */
 export function createMemoryStore(options: { maxReadings: number }): MemoryStore {
   const state = createFleetState({

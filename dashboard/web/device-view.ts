@@ -31,8 +31,13 @@ const RELOAD_OVERLAP_MS = 60_000;
 interface Series {
   metric: string;
   unit?: string;
-  xs: number[]; // seconds (uPlot's time unit)
+  xs: number[]; // seconds (uPlot's time unit), with the sub-millisecond part of the precise time
   ys: number[];
+  /**
+   * The precise time of each point (Reading.timeNs), beside xs: a double of seconds holds about 0.24 µs today, so
+   * readings of one payload (1 ns apart) share an x but stay separate points; only an equal timeNs is the same point.
+   */
+  ns: string[];
   latest?: ReadingValue;
   dirty: boolean;
   card?: HTMLElement;
@@ -97,13 +102,13 @@ export function deviceView(deviceId: string, store: FleetStore, alerts: AlertSto
   function seriesFor(metric: string): Series {
     let s = series.get(metric);
     if (!s) {
-      s = { metric, xs: [], ys: [], dirty: true };
+      s = { metric, xs: [], ys: [], ns: [], dirty: true };
       series.set(metric, s);
     }
     return s;
   }
 
-  function add(reading: { metric: string; value: ReadingValue; unit?: string; ts: number }): void {
+  function add(reading: { metric: string; value: ReadingValue; unit?: string; ts: number; timeNs?: string }): void {
     const s = seriesFor(reading.metric);
     if (reading.ts > newestTs) newestTs = reading.ts;
     s.latest = reading.value;
@@ -111,20 +116,23 @@ export function deviceView(deviceId: string, store: FleetStore, alerts: AlertSto
     s.dirty = true;
     const y = numeric(reading.value);
     if (y === undefined) return;
-    const x = reading.ts / 1000;
+    const ns = reading.timeNs ?? `${reading.ts}000000`;
+    const x = reading.ts / 1000 + subMillisecondNs(ns) / 1e9;
     const n = s.xs.length;
-    if (n === 0 || x > s.xs[n - 1]!) {
+    if (n === 0 || compareNs(ns, s.ns[n - 1]!) > 0) {
       s.xs.push(x);
       s.ys.push(y);
+      s.ns.push(ns);
       return;
     }
-    // Late or repeated reading: keep x sorted (uPlot needs it); the same ts is the same point.
+    // Late or repeated reading: keep the points in time order (uPlot needs x sorted); the same timeNs is the same point.
     let at = n;
-    while (at > 0 && s.xs[at - 1]! > x) at--;
-    if (at > 0 && s.xs[at - 1] === x) s.ys[at - 1] = y;
+    while (at > 0 && compareNs(s.ns[at - 1]!, ns) > 0) at--;
+    if (at > 0 && s.ns[at - 1] === ns) s.ys[at - 1] = y;
     else {
       s.xs.splice(at, 0, x);
       s.ys.splice(at, 0, y);
+      s.ns.splice(at, 0, ns);
     }
   }
 
@@ -136,6 +144,7 @@ export function deviceView(deviceId: string, store: FleetStore, alerts: AlertSto
     if (drop > 0) {
       s.xs.splice(0, drop);
       s.ys.splice(0, drop);
+      s.ns.splice(0, drop);
     }
   }
 
@@ -415,4 +424,15 @@ export function deviceView(deviceId: string, store: FleetStore, alerts: AlertSto
       for (const s of series.values()) s.plot?.destroy();
     },
   };
+}
+
+/** The nanoseconds within its millisecond of a precise time (decimal epoch ns). */
+function subMillisecondNs(timeNs: string): number {
+  return Number(timeNs.slice(-6)) || 0;
+}
+
+/** Orders decimal epoch-ns strings without BigInt: by length, then as text (as core/reading.ts compareTimeNs). */
+function compareNs(a: string, b: string): number {
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
 }

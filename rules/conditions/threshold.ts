@@ -1,4 +1,5 @@
 /** The `threshold` condition (contract: thresholdCondition in rules/condition-schema.ts). */
+import { compareTimeNs } from '../../core/reading.js';
 import type { ThresholdCondition } from '../condition-schema.js';
 import { bandOf, breaches, isNotable, recovered } from './band.js';
 import { numericValue, type OpenFlag, type RuleInput, type Step } from './types.js';
@@ -6,6 +7,11 @@ import { numericValue, type OpenFlag, type RuleInput, type Step } from './types.
 interface MetricState {
   /** Event time of the newest reading applied: an older one arriving later is stale. */
   ts: number;
+  /**
+   * Its precise time (Reading.timeNs): two readings in one millisecond are ordered by it. Absent in a state
+   * restored from before it existed; `ts` then decides.
+   */
+  timeNs?: string;
   value: number;
   /** Past the bound for at least `for`, and not yet back past `clearAt`: this metric holds the alert open. */
   hot: boolean;
@@ -26,16 +32,16 @@ export function initialThresholdState(): ThresholdState {
 
 export function stepThreshold(condition: ThresholdCondition, state: ThresholdState, input: RuleInput): Step<ThresholdState> {
   if (input.kind !== 'reading' || !condition.metrics.includes(input.reading.metric)) return { state };
-  const { metric, ts } = input.reading;
+  const { metric, ts, timeNs } = input.reading;
   const value = numericValue(input.reading.value);
   const previous = state.metrics[metric];
-  if (value === undefined || (previous !== undefined && ts < previous.ts)) return { state };
+  if (value === undefined || (previous !== undefined && isStale(ts, timeNs, previous))) return { state };
 
   const band = bandOf(condition);
   const since = breaches(band, value) ? (previous?.since ?? ts) : null;
   // Once hot, only a value past clearAt cools a metric; before that it must stay past the bound for `for`.
   const hot = previous?.hot === true ? !recovered(band, value) : since !== null && ts - since >= (condition.for ?? 0);
-  const metrics = { ...state.metrics, [metric]: { ts, value, hot, since } };
+  const metrics = { ...state.metrics, [metric]: { ts, timeNs, value, hot, since } };
   const open = Object.values(metrics).some((entry) => entry.hot);
   const next: ThresholdState = { ...state, metrics, open };
 
@@ -48,4 +54,10 @@ export function stepThreshold(condition: ThresholdCondition, state: ThresholdSta
     return { state: { ...next, reported: value }, transition: { type: 'updated', ts, value, metric } };
   }
   return { state: next };
+}
+
+/** Older than the newest reading applied, by the precise time where both have one (a same-ms pair is ordered). */
+function isStale(ts: number, timeNs: string, previous: MetricState): boolean {
+  if (previous.timeNs === undefined || ts !== previous.ts) return ts < previous.ts;
+  return compareTimeNs(timeNs, previous.timeNs) < 0;
 }

@@ -11,6 +11,7 @@ import { startPrivateVictoria, type PrivateVictoria } from '../support/victoria.
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { exportSeries } from '../support/store.js';
 import { readTopic } from '../support/kafka.js';
+import { timeNsOfMs } from '../../core/reading.js';
 
 const kafkaBrokers = inject('kafkaBrokers');
 const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', { pretty: false });
@@ -54,7 +55,7 @@ describe('writer when the store refuses, throttles or rejects the token', () => 
     await bus.close();
   });
 
-  const reading = (deviceId: string, seq: number): Reading => ({ deviceId, metric: 'fv', value: seq, ts: baseTs + seq, receivedAt: Date.now() });
+  const reading = (deviceId: string, seq: number): Reading => ({ deviceId, metric: 'fv', value: seq, ts: baseTs + seq, timeNs: timeNsOfMs(baseTs + seq), receivedAt: Date.now() });
   const send = (readings: Reading[]) => producer.send('telemetry', readings.map((r) => ({ key: r.deviceId, value: JSON.stringify(r) })));
   const stored = async (device: string) => (await exportSeries(vm.url, `fv_value{device="${device}"}`)).flatMap((s) => s.values).sort((a, b) => a - b);
 

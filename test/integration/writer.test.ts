@@ -11,6 +11,7 @@ import { startPrivateVictoria, type PrivateVictoria } from '../support/victoria.
 import { exportSeries } from '../support/store.js';
 import { paced } from '../support/wait.js';
 import { startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
+import { timeNsOfMs } from '../../core/reading.js';
 
 const kafkaBrokers = inject('kafkaBrokers');
 const logger = createLogger('silent');
@@ -32,7 +33,7 @@ async function createTopicProducer(prefix: string, partitions: number): Promise<
 function readingsFor(devicePrefix: string, from: number, count: number, devices: number): Reading[] {
   return Array.from({ length: count }, (_, i) => {
     const seq = from + i;
-    return { deviceId: `${devicePrefix}${seq % devices}`, metric: 'seq', value: seq, ts: baseTs + seq, receivedAt: Date.now() };
+    return { deviceId: `${devicePrefix}${seq % devices}`, metric: 'seq', value: seq, ts: baseTs + seq, timeNs: timeNsOfMs(baseTs + seq), receivedAt: Date.now() };
   });
 }
 

@@ -34,7 +34,7 @@ describe('bridge records', () => {
     expect(of('telemetry')).toStrictEqual([
       {
         key: 'd1',
-        value: '{"deviceId":"d1","metric":"temperature","value":21.5,"unit":"Cel","ts":1732492800123,"receivedAt":1732492800456,"tags":{"room":"lab"}}',
+        value: '{"deviceId":"d1","metric":"temperature","value":21.5,"unit":"Cel","ts":1732492800123,"timeNs":"1732492800123000000","receivedAt":1732492800456,"tags":{"room":"lab"}}',
         timestamp: RECEIVED_AT,
       },
     ]);

@@ -8,7 +8,7 @@ import {
   type RejectionCode,
 } from '../../../bridge/normalize/index.js';
 import type { PayloadFormat } from '../../../core/reading.js';
-import { BASE_TOPIC, codes, DEVICE, reading, RECEIVED_AT, run } from './normalize/helpers.js';
+import { BASE_TOPIC, codes, DEVICE, reading, RECEIVED_AT, run, untimed } from './normalize/helpers.js';
 
 const TS = 1732492800123; // 2024-11-25T00:00:00.123Z
 
@@ -25,7 +25,7 @@ describe('normalize: one fixture per payload format', () => {
     {
       name: 'JSON object with boolean and short string values',
       payload: '{"door_open":true,"state":"idle"}',
-      readings: [reading('door_open', true), reading('state', 'idle')],
+      readings: [reading('door_open', true), reading('state', 'idle', untimed(1))],
     },
     {
       name: 'JSON object with `time` instead of `ts`',
@@ -40,7 +40,7 @@ describe('normalize: one fixture per payload format', () => {
     {
       name: 'nested JSON objects flattened into parent_child names, units keyed by flattened name',
       payload: '{"env":{"temp":21,"air":{"co2":400}},"units":{"env_temp":"Cel","env_air_co2":"ppm"}}',
-      readings: [reading('env_temp', 21, { unit: 'Cel' }), reading('env_air_co2', 400, { unit: 'ppm' })],
+      readings: [reading('env_temp', 21, { unit: 'Cel' }), reading('env_air_co2', 400, { unit: 'ppm', ...untimed(1) })],
     },
     {
       name: 'JSON array of metric objects, each with its own time',
@@ -227,8 +227,8 @@ describe('normalize: every rejection code', () => {
     { code: 'TOPIC_NOT_TELEMETRY', name: 'an unknown $ suffix', topic: `${BASE_TOPIC}/$xml`, payload: '1' },
   ];
 
-  it('the table covers every code in REJECTION_CODES', () => {
-    expect(new Set(cases.map((c) => c.code))).toStrictEqual(new Set(REJECTION_CODES));
+  it('the table covers every code in REJECTION_CODES, but DUPLICATE_TIME, which always keeps a first reading (its own tests below)', () => {
+    expect(new Set([...cases.map((c) => c.code), 'DUPLICATE_TIME'])).toStrictEqual(new Set(REJECTION_CODES));
   });
 
   it.each(cases)('$code: $name', ({ code, topic, payload }) => {
@@ -275,7 +275,7 @@ describe('normalize: every rejection code', () => {
 describe('normalize: partial acceptance keeps valid parts and rejects each bad part once', () => {
   it('JSON object: good metrics kept, each bad metric one rejection without index', () => {
     const result = run('{"ok":1,"bad":null,"2bad":3,"also_ok":"x"}');
-    expect(result.readings).toStrictEqual([reading('ok', 1), reading('also_ok', 'x')]);
+    expect(result.readings).toStrictEqual([reading('ok', 1), reading('also_ok', 'x', untimed(1))]);
     expect(result.rejections).toStrictEqual([
       { code: 'UNSUPPORTED_VALUE', reason: expect.stringContaining('"bad"') },
       { code: 'INVALID_METRIC_NAME', reason: expect.stringContaining('"2bad"') },
@@ -284,7 +284,7 @@ describe('normalize: partial acceptance keeps valid parts and rejects each bad p
 
   it('JSON array: a bad element is rejected with its index, the others kept', () => {
     const result = run('[{"a":1},{"a":1,"ts":"never"},7,{"a":3}]');
-    expect(result.readings).toStrictEqual([reading('a', 1), reading('a', 3)]);
+    expect(result.readings).toStrictEqual([reading('a', 1), reading('a', 3, untimed(1))]);
     expect(result.rejections.map(({ code, index }) => ({ code, index }))).toStrictEqual([
       { code: 'BAD_TIMESTAMP', index: 1 },
       { code: 'UNSUPPORTED_VALUE', index: 2 },
@@ -370,7 +370,7 @@ describe('normalize: reading fields', () => {
 
   it('takes no unit from Object.prototype for metrics named constructor or toString', () => {
     const result = run('{"constructor":1,"toString":2,"units":{}}');
-    expect(result.readings).toStrictEqual([reading('constructor', 1), reading('toString', 2)]);
+    expect(result.readings).toStrictEqual([reading('constructor', 1), reading('toString', 2, untimed(1))]);
   });
 
   it.each(['device', 'ts_corrected'])('rejects the reserved tag key %s', (key) => {
@@ -400,6 +400,54 @@ describe('normalize: reading fields', () => {
   });
 });
 
+describe('normalize: the precise time (timeNs)', () => {
+  const stamp = BigInt(RECEIVED_AT) * 1_000_000n + 123_456n;
+
+  it('gives the untimed readings of a payload the receive stamp plus their place, in payload order', () => {
+    const payload = JSON.stringify(Array.from({ length: 5 }, (_, i) => ({ burst: i })));
+    const result = run(payload, BASE_TOPIC, undefined, stamp);
+    expect(result.readings.map((r) => [r.value, r.timeNs, r.ts])).toStrictEqual(
+      Array.from({ length: 5 }, (_, i) => [i, (stamp + BigInt(i)).toString(), RECEIVED_AT]),
+    );
+  });
+
+  it('counts only untimed readings for the place: device-timed ones between them take none', () => {
+    const result = run('[{"a":1},{"a":2,"ts":1732492800},{"a":3}]', BASE_TOPIC, undefined, stamp);
+    expect(result.readings.map((r) => r.timeNs)).toStrictEqual([stamp.toString(), '1732492800000000000', (stamp + 1n).toString()]);
+  });
+
+  it('gives a corrected future time the receive stamp, like any untimed reading', () => {
+    const skew = defaultNormalizeOptions.maxFutureSkewMs;
+    const result = run(`[{"a":1},{"a":2,"ts":${RECEIVED_AT + skew + 1}}]`, BASE_TOPIC, undefined, stamp);
+    expect(result.readings.map((r) => [r.timeNs, r.tags])).toStrictEqual([
+      [stamp.toString(), undefined],
+      [(stamp + 1n).toString(), { ts_corrected: 'future' }],
+    ]);
+  });
+
+  it('dead-letters a second reading of one metric at one device time in a payload as DUPLICATE_TIME, keeping the first', () => {
+    const result = run('[{"a":1,"ts":1732492800123},{"a":2,"ts":1732492800123},{"b":3,"ts":1732492800123}]');
+    expect(result.readings.map((r) => [r.metric, r.value])).toStrictEqual([['a', 1], ['b', 3]]);
+    expect(result.rejections).toStrictEqual([{ code: 'DUPLICATE_TIME', reason: expect.stringContaining('"a"'), index: 1 }]);
+  });
+
+  it('keeps readings of one metric at one device time when their tags make them different series', () => {
+    const result = run('m,room=a v=1 1732492800123000000\nm,room=b v=2 1732492800123000000', `${BASE_TOPIC}/$line`);
+    expect(result.rejections).toStrictEqual([]);
+    expect(result.readings).toHaveLength(2);
+  });
+
+  it('keeps two device times one nanosecond apart as two readings', () => {
+    const result = run('m v=1 1732492800123000000\nm v=2 1732492800123000001', `${BASE_TOPIC}/$line`);
+    expect(result.rejections).toStrictEqual([]);
+    expect(result.readings.map((r) => r.timeNs)).toStrictEqual(['1732492800123000000', '1732492800123000001']);
+  });
+
+  it('rejects a maxReadingsPerMessage above the receive stamp reserve', () => {
+    expect(() => run('1', BASE_TOPIC, { maxReadingsPerMessage: 1001 })).toThrow(/reserve/);
+  });
+});
+
 describe('normalize: future times', () => {
   const skew = defaultNormalizeOptions.maxFutureSkewMs;
 
@@ -421,6 +469,11 @@ describe('normalize: future times', () => {
   it('corrects a line-protocol time in the far future', () => {
     const result = run('m value=1 9999999999999999999');
     expect(result.readings).toStrictEqual([reading('m', 1, { tags: { ts_corrected: 'future' } })]);
+  });
+
+  it('keeps a time far in the past (after 1970) as the device gave it', () => {
+    const result = run('{"a":1,"ts":"1971-01-01T00:00:00Z"}');
+    expect(result.readings).toStrictEqual([reading('a', 1, { ts: Date.UTC(1971, 0, 1) })]);
   });
 });
 

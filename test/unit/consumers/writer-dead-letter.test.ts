@@ -36,8 +36,8 @@ describe('writer dead letters', () => {
     await writer.start();
     const before = Date.now();
     await deliver([
-      { deviceId: 'd1', metric: 'm', value: 1, ts: 1, receivedAt: 2 },
-      { deviceId: 'd1', metric: 'm', value: 'on', ts: 1, receivedAt: 2 },
+      { deviceId: 'd1', metric: 'm', value: 1, ts: 1, timeNs: '1000000', receivedAt: 2 },
+      { deviceId: 'd1', metric: 'm', value: 'on', ts: 1, timeNs: '1000000', receivedAt: 2 },
     ]);
     await writer.close();
     expect(sent).toHaveLength(1);
@@ -46,7 +46,7 @@ describe('writer dead letters', () => {
     expect(record!.key).toBe('d1');
     expect(record!.timestamp).toBeGreaterThanOrEqual(before);
     expect(record!.value).toBe(
-      '{"deviceId":"d1","code":"STORE_REJECTED","reason":"the store refused this reading: field type conflict","topic":"devices/d1/telemetry","payload":"eyJkZXZpY2VJZCI6ImQxIiwibWV0cmljIjoibSIsInZhbHVlIjoib24iLCJ0cyI6MSwicmVjZWl2ZWRBdCI6Mn0=","payloadBytes":65,"receivedAt":2}',
+      '{"deviceId":"d1","code":"STORE_REJECTED","reason":"the store refused this reading: field type conflict","topic":"devices/d1/telemetry","payload":"eyJkZXZpY2VJZCI6ImQxIiwibWV0cmljIjoibSIsInZhbHVlIjoib24iLCJ0cyI6MSwidGltZU5zIjoiMTAwMDAwMCIsInJlY2VpdmVkQXQiOjJ9","payloadBytes":84,"receivedAt":2}',
     );
   });
 });

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createFleetState, mergeByPoint } from '../../../core/fleet-state.js';
 import type { Reading } from '../../../core/reading.js';
+import { timeNsOfMs } from '../../../core/reading.js';
 
-const reading = (deviceId: string, metric: string, ts: number, value: number): Reading => ({ deviceId, metric, ts, value, receivedAt: ts });
+const reading = (deviceId: string, metric: string, ts: number, value: number): Reading => ({ deviceId, metric, ts, timeNs: timeNsOfMs(ts), value, receivedAt: ts });
 
 describe('createFleetState', () => {
   it('returns readings per device and metric in time order, whatever the arrival order', () => {
@@ -50,7 +51,7 @@ describe('createFleetState', () => {
 });
 
 describe('mergeByPoint', () => {
-  const r = (metric: string, ts: number, value: number): Reading => ({ deviceId: 'd', metric, value, ts, receivedAt: ts });
+  const r = (metric: string, ts: number, value: number): Reading => ({ deviceId: 'd', metric, value, ts, timeNs: timeNsOfMs(ts), receivedAt: ts });
 
   it('lists each point once in time order, the fresher source winning a point both hold', () => {
     const stored = [r('t', 1, 10), r('t', 2, 20), r('h', 2, 50)];
@@ -60,5 +61,21 @@ describe('mergeByPoint', () => {
 
   it('keeps the newest `limit` points', () => {
     expect(mergeByPoint([r('t', 1, 1), r('t', 2, 2)], [r('t', 3, 3)], 2).map((x) => x.ts)).toEqual([2, 3]);
+  });
+});
+
+describe('points by precise time (timeNs)', () => {
+  const ns = (ms: number, sub: number): Reading => ({ deviceId: 'd', metric: 't', value: sub, ts: ms, timeNs: (BigInt(ms) * 1_000_000n + BigInt(sub)).toString(), receivedAt: ms });
+
+  it('mergeByPoint keeps readings of one millisecond apart and orders them by timeNs', () => {
+    expect(mergeByPoint([ns(5, 2), ns(5, 0)], [ns(5, 1), ns(5, 2)]).map((x) => x.value)).toEqual([0, 1, 2]);
+  });
+
+  it('the live window keys a series by timeNs: a burst in one millisecond stays whole, a repeat stays one point', () => {
+    const now = Date.now();
+    const state = createFleetState({ windowMs: 60_000, maxPerSeries: 10_000, maxReadings: 10_000, now: () => now });
+    state.add(Array.from({ length: 1000 }, (_, i) => ns(now, i)));
+    state.add([ns(now, 999)]);
+    expect(state.query({ deviceId: 'd', metric: 't' }).map((x) => x.value)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   });
 });

@@ -23,6 +23,7 @@ const reading: Reading = {
   value: 21.5,
   unit: 'Cel',
   ts: 1_732_492_800_123,
+  timeNs: '1732492800123456789',
   receivedAt: RECEIVED_AT,
   tags: { room: 'lab' },
 };
@@ -36,7 +37,7 @@ describe('records: encoding is byte-identical to the records already in Kafka', 
   it('a reading: key = device id, value = the reading as JSON, timestamp = receivedAt', () => {
     expect(encodeReading(reading)).toStrictEqual({
       key: 'd1',
-      value: '{"deviceId":"d1","metric":"temperature","value":21.5,"unit":"Cel","ts":1732492800123,"receivedAt":1732492800456,"tags":{"room":"lab"}}',
+      value: '{"deviceId":"d1","metric":"temperature","value":21.5,"unit":"Cel","ts":1732492800123,"timeNs":"1732492800123456789","receivedAt":1732492800456,"tags":{"room":"lab"}}',
       timestamp: 1732492800456,
     });
   });
@@ -74,7 +75,8 @@ describe('records: encoding is byte-identical to the records already in Kafka', 
       code: 'STORE_REJECTED',
       reason: 'the store refused this reading: field type conflict',
       topic: 'devices/d1/telemetry',
-      payload: Buffer.from(encodeReading({ deviceId: 'd1', metric: 'm', value: 'on', ts: 1, receivedAt: 2 }).value),
+      // A record as Sluice wrote them before `timeNs` (the payload bytes below are that record's).
+      payload: Buffer.from(encodeReading({ deviceId: 'd1', metric: 'm', value: 'on', ts: 1, receivedAt: 2 } as Reading).value),
       receivedAt: 2,
     });
     expect(encodeDeadLetter(letter, 1_732_492_900_000)).toStrictEqual({
@@ -90,10 +92,22 @@ describe('records: round trips', () => {
   it('a reading, with and without the optional fields, of every value type', () => {
     const readings: Reading[] = [
       reading,
-      { deviceId: 'd2', metric: 'door', value: true, ts: 1, receivedAt: 2 },
-      { deviceId: 'd3', metric: 'mode', value: 'eco', ts: 3, receivedAt: 3 },
+      { deviceId: 'd2', metric: 'door', value: true, ts: 1, timeNs: '1000001', receivedAt: 2 },
+      { deviceId: 'd3', metric: 'mode', value: 'eco', ts: 3, timeNs: '3000000', receivedAt: 3 },
     ];
     for (const r of readings) expect(decodeReading(consumed(encodeReading(r)))).toStrictEqual(r);
+  });
+
+  it('a reading record from before timeNs decodes with its ms time in ns, the point it was stored as then', () => {
+    const old = record('{"deviceId":"d1","metric":"m","value":1,"ts":1732492800123,"receivedAt":1732492800456}');
+    expect(decodeReading(old)).toStrictEqual({ deviceId: 'd1', metric: 'm', value: 1, ts: 1_732_492_800_123, timeNs: '1732492800123000000', receivedAt: 1_732_492_800_456 });
+  });
+
+  it('a reading whose timeNs is not decimal digits gets its ms time in ns instead of a time no store can key by', () => {
+    for (const timeNs of ['12.5', '-1', '', 1732492800123000000]) {
+      const decoded = decodeReading(record(JSON.stringify({ deviceId: 'd1', metric: 'm', value: 1, ts: 5, timeNs, receivedAt: 6 })));
+      expect(decoded?.timeNs).toBe('5000000');
+    }
   });
 
   it('a device event of every kind', () => {
@@ -151,9 +165,9 @@ describe('records: what decoders reject', () => {
     expect(decodeReadings([record(value)]).invalid).toHaveLength(1);
   });
 
-  it('a reading with unknown fields or without the optional ones decodes as it is', () => {
-    expect(decodeReading(record(JSON.stringify({ ...good, extra: 1 })))).toStrictEqual({ ...good, extra: 1 });
-    expect(decodeReading(record(JSON.stringify(good)))).toStrictEqual(good);
+  it('a reading with unknown fields or without the optional ones decodes as it is (timeNs filled in from ts)', () => {
+    expect(decodeReading(record(JSON.stringify({ ...good, extra: 1 })))).toStrictEqual({ ...good, timeNs: '1000000', extra: 1 });
+    expect(decodeReading(record(JSON.stringify(good)))).toStrictEqual({ ...good, timeNs: '1000000' });
   });
 
   const goodEvent = { deviceId: 'd1', type: 'online', reason: 'connected', ts: 1 };

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Reading } from '../../../core/reading.js';
 import { createLiveAggregator, createRateCounter, summarizeDeadLetter } from '../../../dashboard/aggregate.js';
+import { timeNsOfMs } from '../../../core/reading.js';
 
-const reading = (deviceId: string, metric: string, value: number, ts: number, receivedAt = ts): Reading => ({ deviceId, metric, value, ts, receivedAt });
+const reading = (deviceId: string, metric: string, value: number, ts: number, receivedAt = ts): Reading => ({ deviceId, metric, value, ts, timeNs: timeNsOfMs(ts), receivedAt });
 
 describe('createRateCounter', () => {
   it('reports events per second over the window, and zero once the window has passed', () => {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Reading } from '../../../core/reading.js';
 import { createLiveHub, type LiveHub, type LiveHubSink } from '../../../dashboard/live-hub.js';
+import { timeNsOfMs } from '../../../core/reading.js';
 
 interface Sent {
   room: string;
@@ -10,7 +11,7 @@ interface Sent {
   at: number;
 }
 
-const reading = (deviceId: string, value: number, ts: number): Reading => ({ deviceId, metric: 'temperature', value, ts, receivedAt: ts });
+const reading = (deviceId: string, value: number, ts: number): Reading => ({ deviceId, metric: 'temperature', value, ts, timeNs: timeNsOfMs(ts), receivedAt: ts });
 
 describe('createLiveHub (throttled push)', () => {
   let sent: Sent[];

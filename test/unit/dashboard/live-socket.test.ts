@@ -10,6 +10,7 @@ import { cookieValue, createLiveSocket, type LiveFeedEvents, type LiveSocket } f
 import { createDashboardAuth } from '../../../dashboard/auth.js';
 import { buildHttpApi } from '../../../dashboard/http.js';
 import type { ReadingsFrame } from '../../../dashboard/protocol.js';
+import { timeNsOfMs } from '../../../core/reading.js';
 
 describe('live socket: handshake token, rooms, batched readings', () => {
   const feed = new EventEmitter();
@@ -72,7 +73,7 @@ describe('live socket: handshake token, rooms, batched readings', () => {
     });
     const sentAt = Date.now();
     for (let i = 0; i < 30; i++) {
-      const readings: Reading[] = [{ deviceId: 'd1', metric: 'temperature', value: i, ts: sentAt + i, receivedAt: sentAt + i }, { deviceId: 'd2', metric: 'temperature', value: i, ts: sentAt, receivedAt: sentAt }];
+      const readings: Reading[] = [{ deviceId: 'd1', metric: 'temperature', value: i, ts: sentAt + i, timeNs: timeNsOfMs(sentAt + i), receivedAt: sentAt + i }, { deviceId: 'd2', metric: 'temperature', value: i, ts: sentAt, timeNs: timeNsOfMs(sentAt), receivedAt: sentAt }];
       feed.emit('readings', readings);
     }
     const doneAt = await all;

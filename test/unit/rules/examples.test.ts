@@ -6,6 +6,7 @@ import type { RuleInput } from '../../../rules/conditions/index.js';
 import { createRuleEngine, type RuleEngine } from '../../../rules/engine.js';
 import { formatRuleFileError, parseRuleFile, type Rule } from '../../../rules/schema.js';
 import { environment } from '../../../simulators/profiles.js';
+import { timeNsOfMs } from '../../../core/reading.js';
 
 const path = join(import.meta.dirname, '..', '..', '..', 'rules', 'examples', 'demo-rules.yaml');
 
@@ -23,7 +24,7 @@ function simulate(engine: RuleEngine, from: number, seconds: number): AlertTrans
     out.push(...engine.tick(ts));
     for (let device = 0; device < 20; device++) {
       for (const [metric, value] of Object.entries(environment.sample(1, device, ts))) {
-        out.push(...engine.apply({ kind: 'reading', reading: { deviceId: `sim-${device}`, metric, value, ts, receivedAt: ts } }));
+        out.push(...engine.apply({ kind: 'reading', reading: { deviceId: `sim-${device}`, metric, value, ts, timeNs: timeNsOfMs(ts), receivedAt: ts } }));
       }
     }
   }

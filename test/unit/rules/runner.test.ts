@@ -8,6 +8,7 @@ import type { StreamBus } from '../../../core/seams.js';
 import { createRuleEngine, type RuleEngine } from '../../../rules/engine.js';
 import { createRulesRunner, type RulesRunner } from '../../../rules/runner.js';
 import { rule } from './support.js';
+import { timeNsOfMs } from '../../../core/reading.js';
 
 const hot = rule({ type: 'threshold', metrics: ['temperature'], above: 50, clearAt: 40 }, { id: 'too-hot' });
 const logger = createLogger('silent');
@@ -39,7 +40,7 @@ async function alertsOnBus(): Promise<AlertTransition[]> {
 async function send(temperature: number, deviceId = 'dev-1'): Promise<void> {
   const producer = await bus.createProducer();
   const now = Date.now();
-  await producer.send('telemetry', [encodeReading({ deviceId, metric: 'temperature', value: temperature, ts: now, receivedAt: now })]);
+  await producer.send('telemetry', [encodeReading({ deviceId, metric: 'temperature', value: temperature, ts: now, timeNs: timeNsOfMs(now), receivedAt: now })]);
 }
 
 describe('rules runner on the embedded queue', () => {

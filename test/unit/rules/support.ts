@@ -4,6 +4,7 @@ import type { AlertTransition } from '../../../core/alerts.js';
 import type { RuleInput } from '../../../rules/conditions/index.js';
 import { createRuleEngine, type RuleEngine } from '../../../rules/engine.js';
 import { ruleSchema, type Rule } from '../../../rules/schema.js';
+import { timeNsOfMs } from '../../../core/reading.js';
 
 export const T0 = Date.UTC(2024, 0, 1, 12);
 export const at = (seconds: number): number => T0 + seconds * 1000;
@@ -15,7 +16,7 @@ export function rule(condition: Record<string, unknown>, fields: Record<string, 
 
 /** A reading at `seconds` of event time, received then too unless `extra` says otherwise. */
 export function reading(metric: string, value: ReadingValue, seconds: number, extra: Partial<Reading> = {}): RuleInput {
-  return { kind: 'reading', reading: { deviceId: DEVICE, metric, value, ts: at(seconds), receivedAt: at(seconds), ...extra } };
+  return { kind: 'reading', reading: { deviceId: DEVICE, metric, value, ts: at(seconds), timeNs: timeNsOfMs(at(seconds)), receivedAt: at(seconds), ...extra } };
 }
 
 export function event(type: DeviceEvent['type'], seconds: number, deviceId = DEVICE): RuleInput {

@@ -48,6 +48,18 @@ describe('threshold condition', () => {
     expect(briefs(rule({ type: 'threshold', metrics: ['temperature'], ...bounds }), inputs)).toEqual(expected);
   });
 
+  it('orders two readings of one millisecond by their precise time: both applied in order, an older one arriving later is stale', () => {
+    // Within one ms: 81 raises, 70 (1 ns later) clears; 90 at an earlier ns of the same ms arrives last and is stale.
+    const sub = (value: number, ns: number): RuleInput => {
+      const input = t(value, 1);
+      if (input.kind !== 'reading') throw new Error('a reading');
+      return { kind: 'reading', reading: { ...input.reading, timeNs: (BigInt(input.reading.timeNs) + BigInt(ns)).toString() } };
+    };
+    const condition = { type: 'threshold', metrics: ['temperature'], above: 80 };
+    expect(briefs(rule(condition), [sub(81, 10), sub(70, 11)])).toEqual(['raised@1=81', 'cleared@1=70']);
+    expect(briefs(rule(condition), [sub(70, 11), sub(90, 10)])).toEqual([]);
+  });
+
   it('ignores metrics it does not name, so a metric that never arrives raises nothing', () => {
     expect(briefs(rule({ type: 'threshold', metrics: ['pressure'], above: 0 }), [t(81, 0), t(99, 1)])).toEqual([]);
   });

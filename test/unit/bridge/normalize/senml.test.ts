@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { looksLikeSenml } from '../../../../bridge/normalize/senml.js';
 import { telemetryTopic } from '../../../../core/topics.js';
-import { codes, DEVICE, reading, RECEIVED_AT, run } from './helpers.js';
+import { codes, DEVICE, reading, RECEIVED_AT, run, untimed } from './helpers.js';
 
 const SENML_TOPIC = telemetryTopic(DEVICE, { format: 'senml' });
 
@@ -36,7 +36,7 @@ describe('SenML: RFC 8428 examples', () => {
     ]);
   });
 
-  it('§5.1.3 multiple measurements: records named only by bn keep the whole name, units and times resolve', () => {
+  it('§5.1.3 multiple measurements: records named only by bn keep the whole name, units and times resolve; a second reading of the name at one time is DUPLICATE_TIME', () => {
     const pack = `[
       {"bn":"urn:dev:ow:10e2073a01080063","bt":1.320067464e+09,"bu":"%RH","v":20},
       {"u":"lon","v":24.30621},
@@ -45,12 +45,17 @@ describe('SenML: RFC 8428 examples', () => {
       {"u":"%EL","t":150,"v":98}
     ]`;
     const name = 'urn:dev:ow:10e2073a01080063';
-    expect(run(pack).readings).toStrictEqual([
+    const result = run(pack);
+    // The RFC's lon and lat share the name and time of the first record: one point in every store (the unit is
+    // not part of a series), so they are dead-lettered rather than silently overwriting it.
+    expect(result.readings).toStrictEqual([
       reading(name, 20, { unit: '%RH', ts: 1320067464000 }),
-      reading(name, 24.30621, { unit: 'lon', ts: 1320067464000 }),
-      reading(name, 60.07965, { unit: 'lat', ts: 1320067464000 }),
       reading(name, 20.3, { unit: '%RH', ts: 1320067524000 }),
       reading(name, 98, { unit: '%EL', ts: 1320067614000 }),
+    ]);
+    expect(result.rejections.map((r) => [r.code, r.index])).toStrictEqual([
+      ['DUPLICATE_TIME', 1],
+      ['DUPLICATE_TIME', 2],
     ]);
   });
 
@@ -63,9 +68,9 @@ describe('SenML: RFC 8428 examples', () => {
     ]`;
     expect(run(pack).readings).toStrictEqual([
       reading('temp', 23.4, { unit: 'Cel' }),
-      reading('label', 'Machine Room'),
-      reading('open', false),
-      reading('nfc-reader', 'aGkgCg'),
+      reading('label', 'Machine Room', untimed(1)),
+      reading('open', false, untimed(2)),
+      reading('nfc-reader', 'aGkgCg', untimed(3)),
     ]);
   });
 });
@@ -120,7 +125,7 @@ describe('SenML: resolution (RFC 8428 §4.6)', () => {
     const result = run('[{"n":"flow","u":"l/s","v":2,"s":50}]');
     expect(result.readings).toStrictEqual([
       reading('flow', 2, { unit: 'l/s' }),
-      reading('flow_sum', 50, { unit: 'l/s' }),
+      reading('flow_sum', 50, { unit: 'l/s', ...untimed(1) }),
     ]);
   });
 

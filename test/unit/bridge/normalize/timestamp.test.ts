@@ -7,7 +7,7 @@ import {
   isTimeError,
   SENML_RELATIVE_BELOW,
 } from '../../../../bridge/normalize/timestamp.js';
-import { codes, reading, RECEIVED_AT, run } from './helpers.js';
+import { BASE_TOPIC, codes, reading, RECEIVED_AT, run } from './helpers.js';
 
 const MS = 1732492800123; // 2024-11-25T00:00:00.123Z
 
@@ -18,11 +18,11 @@ describe('epochMsFromJson: numeric unit chosen by magnitude', () => {
     ['seconds, largest value read as seconds', 99_999_999_999, 99_999_999_999_000],
     ['milliseconds, smallest value read as ms', 1e11, 100_000_000_000],
     ['milliseconds', MS, MS],
-    ['milliseconds with a fraction, rounded', MS + 0.5, MS + 1],
+    ['milliseconds with a fraction: ts is the floor of the precise time', MS + 0.5, MS],
     ['milliseconds, largest value read as ms', 99_999_999_999_999, 99_999_999_999_999],
     ['microseconds, smallest value read as µs', 1e14, 100_000_000_000],
     ['microseconds', 1732492800123456, MS],
-    ['microseconds rounding half up', 1732492800123500, MS + 1],
+    ['microseconds past half a ms stay in their ms', 1732492800123500, MS],
     ['nanoseconds, smallest value read as ns', 1e17, 100_000_000_000],
     ['nanoseconds, as imprecise as JSON.parse leaves them', Number('1732492800123456789'), MS],
     ['zero is the epoch, in seconds', 0, 0],
@@ -39,7 +39,7 @@ describe('epochMsFromIso: ISO-8601 strings', () => {
     ['lowercase z and t', '2024-11-25t00:00:00z', Date.UTC(2024, 10, 25)],
     ['milliseconds', '2024-11-25T00:00:00.123Z', MS],
     ['sub-millisecond digits below half round down', '2024-11-25T00:00:00.1234567Z', MS],
-    ['half a millisecond rounds up', '2024-11-25T00:00:00.1235Z', MS + 1],
+    ['half a millisecond stays in its ms (floor)', '2024-11-25T00:00:00.1235Z', MS],
     ['nanoseconds', '2024-11-25T00:00:00.123456789Z', MS],
     ['comma as decimal separator', '2024-11-25T00:00:00,123Z', MS],
     ['one fraction digit', '2024-11-25T00:00:00.1Z', Date.UTC(2024, 10, 25) + 100],
@@ -93,7 +93,7 @@ describe('epochMsFromDigits: line-protocol integers through BigInt', () => {
   it.each([
     ['nanoseconds', '1732492800123456789', MS],
     ['nanoseconds that Number would round up (…123499999 ns)', '1732492800123499999', MS],
-    ['nanoseconds exactly half a ms, rounded up', '1732492800123500000', MS + 1],
+    ['nanoseconds past half a ms stay in their ms', '1732492800123500000', MS],
     ['microseconds', '1732492800123456', MS],
     ['milliseconds', '1732492800123', MS],
     ['seconds', '1732492800', 1732492800000],
@@ -145,7 +145,31 @@ describe('timestamps through normalize', () => {
     ['ISO-8601', '"2024-11-25T00:00:00.123Z"'],
     ['ISO-8601 with offset', '"2024-11-25T01:00:00.123+01:00"'],
   ])('JSON ts in %s becomes epoch ms', (_name, ts) => {
-    expect(run(`{"a":1,"ts":${ts}}`).readings).toStrictEqual([reading('a', 1, { ts: MS })]);
+    expect(run(`{"a":1,"ts":${ts}}`).readings.map((r) => r.ts)).toStrictEqual([MS]);
+  });
+
+  it.each([
+    ['seconds with a fraction, to the µs a double holds', '1732492800.123456', '1732492800123456000'],
+    ['milliseconds', '1732492800123', '1732492800123000000'],
+    ['microseconds', '1732492800123456', '1732492800123456000'],
+    ['nanoseconds in a string, every digit kept', '"1732492800123456789"', '1732492800123456789'],
+    ['ISO-8601 with nine fraction digits', '"2024-11-25T00:00:00.123456789Z"', '1732492800123456789'],
+    ['ISO-8601 with an offset and a µs fraction', '"2024-11-25T01:00:00.123456+01:00"', '1732492800123456000'],
+  ])('JSON ts in %s keeps its precision in timeNs', (_name, ts, timeNs) => {
+    expect(run(`{"a":1,"ts":${ts}}`).readings).toStrictEqual([reading('a', 1, { ts: MS, timeNs })]);
+  });
+
+  it('line protocol nanoseconds are kept exactly, and ts is their floor', () => {
+    const result = run('m v=1 1732492800123999999', `${BASE_TOPIC}/$line`);
+    expect(result.readings.map((r) => [r.ts, r.timeNs])).toStrictEqual([[MS, '1732492800123999999']]);
+  });
+
+  it('SenML fractional seconds give µs, relative times count from the receive stamp', () => {
+    const absolute = run('[{"n":"a","v":1,"t":1732492800.000125}]');
+    expect(absolute.readings.map((r) => r.timeNs)).toStrictEqual(['1732492800000125000']);
+    const stamp = BigInt(RECEIVED_AT) * 1_000_000n + 777n;
+    const relative = run('[{"n":"a","v":1,"t":-0.5}]', BASE_TOPIC, undefined, stamp);
+    expect(relative.readings.map((r) => r.timeNs)).toStrictEqual([(stamp - 500_000_000n).toString()]);
   });
 
   it('prefers ts over time over timestamp when several are present', () => {
