@@ -15,7 +15,14 @@ export type WriteRule = (lines: string[]) => ProxyAnswer | 'forward';
 export interface FaultProxy {
   url: string;
   setRule(rule: WriteRule): void;
+  /** Holds every forwarded write this long first: a slow store, so a writer can be caught mid-stream. */
+  setWriteDelay(ms: number): void;
   requests: { status: number; lines: number }[];
+  /**
+   * Every write the store accepted, as the writer sent it: its `precision` query parameter and its lines. What
+   * the store received at the precision it received it, for stores (VictoriaMetrics) that keep less than ns.
+   */
+  accepted: { precision: string | null; lines: string[] }[];
   close(): Promise<void>;
 }
 
@@ -25,7 +32,9 @@ export interface FaultProxy {
  */
 export async function startFaultProxy(targetUrl: string): Promise<FaultProxy> {
   let rule: WriteRule = () => 'forward';
+  let writeDelayMs = 0;
   const requests: { status: number; lines: number }[] = [];
+  const accepted: FaultProxy['accepted'] = [];
 
   async function readBody(request: IncomingMessage): Promise<Buffer> {
     const chunks: Buffer[] = [];
@@ -56,8 +65,13 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxy> {
           return;
         }
       }
+      if (writeDelayMs > 0 && request.url?.startsWith('/api/v2/write')) await new Promise((resolve) => setTimeout(resolve, writeDelayMs));
       const upstream = await forward(request, body);
       requests.push({ status: upstream.status, lines: 0 });
+      if (request.url?.startsWith('/api/v2/write') && upstream.ok) {
+        const url = new URL(request.url, 'http://proxy');
+        accepted.push({ precision: url.searchParams.get('precision'), lines: body.toString('utf8').split('\n').filter((l) => l.length > 0) });
+      }
       response.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'text/plain' }).end(Buffer.from(await upstream.arrayBuffer()));
     })().catch((error: unknown) => {
       response.writeHead(502).end(String(error));
@@ -69,7 +83,11 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxy> {
     setRule(next) {
       rule = next;
     },
+    setWriteDelay(ms) {
+      writeDelayMs = ms;
+    },
     requests,
+    accepted,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
