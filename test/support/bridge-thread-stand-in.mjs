@@ -12,7 +12,7 @@ parentPort.on('message', (message) => {
     if (Atomics.add(batches, 0, 1) === 0) process.exit(3);
     const { batch } = message;
     const text = Buffer.from(batch.payloads.buffer, batch.payloads.byteOffset, batch.payloads.byteLength).toString();
-    post({ type: 'log', line: JSON.stringify({ level: 30, msg: 'stand-in batch', payloads: text, deviceIds: batch.deviceIds, formats: batch.formats }) });
+    post({ type: 'log', line: JSON.stringify({ level: 30, msg: 'stand-in batch', payloads: text, deviceIds: batch.deviceIds, formats: batch.formats, receivedAtNss: Array.from(batch.receivedAtNss, String) }) });
     const settled = { type: 'settled', ids: [], outcomes: [], failed: [] };
     let start = 0;
     batch.ids.forEach((id, i) => {

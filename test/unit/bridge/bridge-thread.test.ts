@@ -52,6 +52,20 @@ describe('bridge thread', () => {
     }
   });
 
+  it('carries each publish its receive stamp into the thread, and stamps one that comes without', async () => {
+    const { logger, lines } = capturedLogger();
+    const bridge = await startStandIn(threadInput(0), { logger, metrics: createMetrics() });
+    try {
+      const stamp = 1_700_000_000_000_123_456n;
+      await Promise.all([bridge.ingest({ ...publish('d1', '{"a":1}'), receivedAtNs: stamp }), bridge.ingest(publish('d2', '{"a":1}'))]);
+      const [batch] = lines.filter((l) => l.msg === 'stand-in batch') as unknown as { receivedAtNss: string[] }[];
+      expect(batch!.receivedAtNss[0]).toBe(stamp.toString());
+      expect(BigInt(batch!.receivedAtNss[1]!)).toBeGreaterThan(0n);
+    } finally {
+      await bridge.close();
+    }
+  });
+
   it("passes the thread's coded errors on unchanged", async () => {
     const bridge = await startStandIn(threadInput(0), { logger: createLogger('silent'), metrics: createMetrics() });
     try {
