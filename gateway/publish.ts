@@ -5,8 +5,15 @@ import { refusalOfTopic } from './refusals.js';
 import { gateReads, readNextBatchIfIdle, shortCircuitPublish } from './aedes-internals.js';
 import type { GatewayContext } from './context.js';
 import { MAX_READINGS_PER_MESSAGE, processClock } from '../core/precise-clock.js';
+import { createResendStamps } from './resend-stamps.js';
 
 type AuthorizePublishHandler = NonNullable<AedesOptions['authorizePublish']>;
+
+/**
+ * Bounds of the resend stamps (./resend-stamps.ts): packet ids remembered per client (a device's window of
+ * unacknowledged publishes) and clients remembered (the most recently publishing), about 30 MB at most.
+ */
+const RESEND_STAMPS = { maxPerClient: 16, maxClients: 10_000 };
 
 /** How often paused clients are checked for room in the bridge, besides every acknowledgement. */
 const RESUME_CHECK_MS = 20;
@@ -34,6 +41,7 @@ export interface PublishStage {
 export function createPublishStage(context: GatewayContext): PublishStage {
   const { bridge, metrics, connections, options, log } = context;
   const readsPaused = new Set<Client>();
+  const resendStamps = createResendStamps(RESEND_STAMPS);
   let resumeTimer: NodeJS.Timeout | undefined;
 
   function pauseReadsWhileSaturated(client: Client): void {
@@ -72,8 +80,6 @@ export function createPublishStage(context: GatewayContext): PublishStage {
       if (!connection) return callback(new Error('not authenticated'));
       const { deviceId } = connection;
       const receivedAt = Date.now();
-      // Taken here, once per publish, so every reading of it without a device time has its own point (issue 24).
-      const receivedAtNs = processClock.next(MAX_READINGS_PER_MESSAGE);
       metrics.mqttPublishes.inc({ qos: String(packet.qos) });
       const badTopic = refusalOfTopic(packet.topic, options);
       if (badTopic) {
@@ -88,6 +94,12 @@ export function createPublishStage(context: GatewayContext): PublishStage {
       }
       if (decision.kind === 'status') return callback(null);
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      // Taken here, once per publish, so every reading of it without a device time has its own point (issue 24);
+      // a DUP resend of a publish this process already stamped reuses that stamp, so it stores the same points.
+      const receivedAtNs = resendStamps.stampOf(
+        { clientId: client.id, messageId: packet.messageId, dup: packet.dup, qos: packet.qos, topic: packet.topic, payload },
+        () => processClock.next(MAX_READINGS_PER_MESSAGE),
+      );
       // A registered format replaces content detection on the plain telemetry topic only: metric topics
       // carry plain values and `/$format` suffixes are the device's explicit choice.
       const format = connection.format && packet.topic === `devices/${deviceId}/telemetry` ? connection.format : undefined;
