@@ -108,8 +108,7 @@ describe('dashboard in Chromium (embedded mode)', () => {
     await openDashboard(page, base, token);
     const client = await connectDevice(sluice.mqttPort, device, secrets[device]!);
     try {
-      // Device timestamps a second apart: without one a reading is stamped with its receive millisecond, and
-      // acknowledged publishes can share one, which makes them one point (the store's rule, and the chart's).
+      // Device timestamps a second apart, so the recent window spans seconds of the chart's time axis.
       const firstTs = Date.now() - 10_000;
       for (let i = 0; i < 5; i++) {
         await client.publishAsync(`devices/${device}/telemetry`, JSON.stringify({ temperature: 20 + i, humidity: 40 + i, ts: firstTs + i * 1000 }), { qos: 1 });
