@@ -91,7 +91,9 @@ export function createInfluxStore(options: InfluxStoreOptions): ReadingStore {
     },
     async ping() {
       try {
-        const response = await fetch(new URL('/health', options.url), { signal: AbortSignal.timeout(3000) });
+        // With the token: InfluxDB 3 answers /health only to an authenticated request (InfluxDB 2 ignores it).
+        const headers: Record<string, string> = options.token ? { authorization: `Token ${options.token}` } : {};
+        const response = await fetch(new URL('/health', options.url), { headers, signal: AbortSignal.timeout(3000) });
         return response.ok;
       } catch {
         return false;
