@@ -11,7 +11,7 @@ type AuthorizePublishHandler = NonNullable<AedesOptions['authorizePublish']>;
 
 /**
  * Bounds of the resend stamps (./resend-stamps.ts): packet ids remembered per client (a device's window of
- * unacknowledged publishes) and clients remembered (the most recently publishing), about 30 MB at most.
+ * unacknowledged publishes) and clients remembered (the earliest seen forgotten first), about 10 MB at most (some 1 KiB of typed arrays per client).
  */
 const RESEND_STAMPS = { maxPerClient: 16, maxClients: 10_000 };
 

@@ -138,8 +138,10 @@ function normalizeUnguarded(input: NormalizeInput, options: NormalizeOptions): N
   const readings: Reading[] = [];
   const rejections: Rejection[] = [];
   // Device times of this payload by series: a second reading of one series at one device time would silently
-  // overwrite the first in every store, so it is dead-lettered instead (DUPLICATE_TIME).
-  const deviceTimes = new Set<string>();
+  // overwrite the first in every store, so it is dead-lettered instead (DUPLICATE_TIME). Keyed only once a second
+  // device-timed reading shows up: most payloads carry one, and a key per reading was measured on the hot path.
+  let firstTimed: Reading | undefined;
+  let deviceTimes: Set<string> | undefined;
   let untimed = 0;
   for (const part of context.sink.parts) {
     if ('rejection' in part) {
@@ -154,7 +156,10 @@ function normalizeUnguarded(input: NormalizeInput, options: NormalizeOptions): N
     const { reading } = result;
     if (!result.deviceTimed) {
       untimed += 1;
+    } else if (firstTimed === undefined) {
+      firstTimed = reading;
     } else {
+      deviceTimes ??= new Set([seriesTimeKey(firstTimed)]);
       const key = seriesTimeKey(reading);
       if (deviceTimes.has(key)) {
         const reason = `${quote(reading.metric)} has a second reading at device time ${reading.timeNs} ns in this payload`;
@@ -173,8 +178,9 @@ function normalizeUnguarded(input: NormalizeInput, options: NormalizeOptions): N
 
 /** A series (metric and tags, as the store keys it) at one time. */
 function seriesTimeKey(reading: Reading): string {
-  const tags = reading.tags ? Object.entries(reading.tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : [];
-  return JSON.stringify([reading.metric, tags, reading.timeNs]);
+  if (reading.tags === undefined) return `${reading.timeNs} ${reading.metric}`;
+  const tags = Object.entries(reading.tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `${reading.timeNs} ${JSON.stringify([reading.metric, tags])}`;
 }
 
 /** Parses with a known format; returns a whole-message result only when the message cannot be read at all. */

@@ -35,7 +35,7 @@ describe('resend stamps', () => {
     expect(stamps.size()).toBe(0);
   });
 
-  it('forgets the oldest packet ids of a client beyond maxPerClient, and the least recent client beyond maxClients', () => {
+  it('forgets the oldest packet ids of a client beyond maxPerClient, and the client it met first beyond maxClients', () => {
     const stamps = createResendStamps({ maxPerClient: 2, maxClients: 2 });
     const fresh = counter();
     const first = stamps.stampOf(publish({ messageId: 1 }), fresh);
@@ -44,9 +44,11 @@ describe('resend stamps', () => {
     expect(stamps.stampOf(publish({ messageId: 1, dup: true }), fresh)).not.toBe(first);
 
     const ofC2 = stamps.stampOf(publish({ clientId: 'c2' }), fresh);
-    stamps.stampOf(publish({ clientId: 'c1', messageId: 9 }), fresh);
+    const ofC1 = stamps.stampOf(publish({ clientId: 'c1', messageId: 9 }), fresh);
+    // c1 was met first: publishing again does not move it (oldest-first, not least-recently-used), so c3 pushes it out.
     stamps.stampOf(publish({ clientId: 'c3' }), fresh);
     expect(stamps.size()).toBe(2);
-    expect(stamps.stampOf(publish({ clientId: 'c2', dup: true }), fresh)).not.toBe(ofC2);
+    expect(stamps.stampOf(publish({ clientId: 'c2', dup: true }), fresh)).toBe(ofC2);
+    expect(stamps.stampOf(publish({ clientId: 'c1', messageId: 9, dup: true }), fresh)).not.toBe(ofC1);
   });
 });
