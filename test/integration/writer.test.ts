@@ -37,8 +37,15 @@ function readingsFor(devicePrefix: string, from: number, count: number, devices:
   });
 }
 
+/**
+ * In requests of 2,000 records, as the bridge sends them (BRIDGE_MAX_BATCH_RECORDS): 20,000 in one request put a
+ * partition's share over the broker's 1 MB message limit whenever the run's device names hashed unevenly.
+ */
 async function produce(producer: Producer, prefix: string, readings: Reading[]): Promise<void> {
-  await producer.send({ topic: `${prefix}.telemetry`, acks: -1, messages: readings.map((r) => ({ key: r.deviceId, value: JSON.stringify(r) })) });
+  for (let from = 0; from < readings.length; from += 2000) {
+    const messages = readings.slice(from, from + 2000).map((r) => ({ key: r.deviceId, value: JSON.stringify(r) }));
+    await producer.send({ topic: `${prefix}.telemetry`, acks: -1, messages });
+  }
 }
 
 async function storedSeqs(url: string, devicePrefix: string): Promise<number[]> {
