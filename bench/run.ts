@@ -12,7 +12,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { cpus, freemem, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDeviceRegistry } from '../gateway/registry.js';
+import { openRegistryAlone } from '../cli/registry.js';
+import { createLogger } from '../core/logger.js';
 import { loadConfig } from '../core/config.js';
 import { kafkaConnectionFrom } from '../core/streams/connection.js';
 import { benchRulesYaml, RULES_PROBE_DEVICE, startRulesProbe } from './rules.js';
@@ -166,7 +167,7 @@ export async function runBench(options: BenchOptions, log: BenchLog, onProgress?
 async function measure(options: BenchOptions, cleanups: Cleanups, log: BenchLog, onProgress?: (p: LoadProgress & { phase: string }) => void): Promise<BenchReport> {
   const run = planRun(options);
   const backends = await startBackends(options, run, cleanups, log);
-  const devices = await registerDevices(options, cleanups);
+  const devices = await registerDevices(options, run, backends, cleanups);
   const processes = await startProcesses(options, run, backends, devices, cleanups, log);
   const meters = await startMeters(options, run, backends, devices, processes, cleanups, log);
   const loaded = await driveLoad(options, run, backends, devices, processes, meters, cleanups, log, onProgress);
@@ -259,24 +260,23 @@ interface RegisteredDevices {
   rulesFile: string;
 }
 
-async function registerDevices(options: BenchOptions, cleanups: Cleanups): Promise<RegisteredDevices> {
+async function registerDevices(options: BenchOptions, run: RunPlan, backends: Backends, cleanups: Cleanups): Promise<RegisteredDevices> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sluice-bench-data-'));
   cleanups.last(() => rm(dataDir, { recursive: true, force: true }));
-  const { ids, secret } = await registerBenchDevices(dataDir, options.devices + options.idleDevices);
-  const rulesFile = join(dataDir, 'bench-rules.yaml');
-  if (options.rules) {
-    await createDeviceRegistry(dataDir).add([RULES_PROBE_DEVICE], { sharedSecret: secret });
-    await writeFile(rulesFile, benchRulesYaml());
+  // The registry the processes under test will read: {prefix}.devices in the bench's Kafka.
+  const config = loadConfig({ KAFKA_BROKERS: backends.kafkaBrokers.join(','), INFLUX_URL: backends.storeUrl, KAFKA_TOPIC_PREFIX: run.prefix, KAFKA_CLIENT_ID: `sluice-${run.prefix}`, DATA_DIR: dataDir });
+  const registry = await openRegistryAlone(config, createLogger('warn', { destination: process.stderr }));
+  try {
+    const secret = randomBytes(18).toString('base64url');
+    const ids = Array.from({ length: options.devices + options.idleDevices }, (_, i) => benchDeviceId(i));
+    // One generated secret for every bench device: a bench is not a security test, and the load generator needs one.
+    await registry.add(options.rules ? [...ids, RULES_PROBE_DEVICE] : ids, { secret: { value: secret, origin: 'generated' } });
+    const rulesFile = join(dataDir, 'bench-rules.yaml');
+    if (options.rules) await writeFile(rulesFile, benchRulesYaml());
+    return { dataDir, ids, secret, rulesFile };
+  } finally {
+    await registry.close();
   }
-  return { dataDir, ids, secret, rulesFile };
-}
-
-/** Bench devices share one secret: one scrypt hash instead of thousands (a bench is not a security test). */
-async function registerBenchDevices(dataDir: string, count: number): Promise<{ ids: string[]; secret: string }> {
-  const secret = randomBytes(18).toString('base64url');
-  const ids = Array.from({ length: count }, (_, i) => benchDeviceId(i));
-  await createDeviceRegistry(dataDir).add(ids, { sharedSecret: secret });
-  return { ids, secret };
 }
 
 /** The Sluice processes under test: the measured one (all roles, or gateway+bridge), and those beside it. */

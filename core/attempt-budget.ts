@@ -22,6 +22,8 @@ export interface AttemptBudget {
   start(keys: readonly string[]): void;
   /** Ends an attempt: a failure stays counted until forgiven, anything else is released at once. */
   finish(keys: readonly string[], outcome: 'succeeded' | 'failed' | 'abandoned'): void;
+  /** Adds failures counted elsewhere (another gateway's, through the events stream) to a key. */
+  charge(key: string, failures: number): void;
   /** Forgets a key's failures (a device id that proved its secret). */
   clear(key: string): void;
   /** Failures a key holds now, forgiveness included; 0 for an unknown key. */
@@ -105,6 +107,10 @@ export function createAttemptBudget(options: AttemptBudgetOptions): AttemptBudge
         if (outcome === 'failed') state.failures += 1;
         settle(key);
       }
+    },
+    charge(key, failures) {
+      touch(key).failures += failures;
+      settle(key);
     },
     clear(key) {
       const state = states.get(key);

@@ -45,6 +45,10 @@ export const ErrorCodes = {
   NOTIFICATION_FAILED: 'NOTIFICATION_FAILED',
   /** A device id the registry refuses (`sluice devices add`): it must match the registry's DEVICE_ID_PATTERN. */
   DEVICE_ID_INVALID: 'DEVICE_ID_INVALID',
+  /** A registry that cannot be used: a devices.json that does not parse, a registry topic Kafka will not serve. */
+  REGISTRY_UNAVAILABLE: 'REGISTRY_UNAVAILABLE',
+  /** A registration to import that is not `{hash, createdAt, format?}` with a hash scheme Sluice writes. */
+  REGISTRATION_INVALID: 'REGISTRATION_INVALID',
   /** DATA_DIR/dashboard-token.sha256 holds no SHA-256 digest: delete it for a new token, or set DASHBOARD_TOKEN. */
   DASHBOARD_TOKEN_INVALID: 'DASHBOARD_TOKEN_INVALID',
   /** A simulator credentials file (what `sluice devices add --out` writes) that is not `{"<id>": {"secret": "…"}}`. */

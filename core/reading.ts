@@ -42,6 +42,12 @@ export interface DeviceEvent {
   remoteAddress?: string;
   /** `auth-failed`: the refused logins this event stands for (the gateway reports them at most every 10 s per reason). */
   count?: number;
+  /** `online`/`offline`: the connection's id, unique fleet-wide. */
+  session?: string;
+  /** `online`/`offline`: epoch ms of the connection's login. */
+  connectedAt?: number;
+  /** The gateway process that emitted the event. */
+  gateway?: string;
 }
 
 /** A payload (or part of one) that could not become readings, carried on `{prefix}.deadletter`; made by createDeadLetter (core/records.ts). */

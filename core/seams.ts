@@ -1,4 +1,4 @@
-import type { DeviceEvent, PayloadFormat, Reading } from './reading.js';
+import type { DeviceEvent, DocumentFormat, PayloadFormat, Reading } from './reading.js';
 import type { ConsumerLagReport, DeviceStatus, DeviceSummary } from './reports.js';
 
 export type { ConsumerGroupLag, ConsumerLagReport, DeviceStatus, DeviceSummary, PartitionLag } from './reports.js';
@@ -119,6 +119,8 @@ export interface StreamBus {
    * when done: restoring state from a changelog. Touches no consumer group's offsets.
    */
   readPartitions(stream: StreamName, partitions: readonly number[], onRecords: (records: ConsumedRecord[]) => void | Promise<void>): Promise<void>;
+  /** A table kept in the queue (the device registry); each call is a reader and writer of its own. */
+  openTable(table: TableName): CompactedTable;
   /** Whether the queue answers right now; for /readyz. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -234,3 +236,96 @@ export type HistoryReader = (
   onRecords: (records: { key: string; value: Buffer; timestamp: number }[]) => Promise<void>,
   onProgress: (progress: HistoryProgress) => void,
 ) => Promise<HistoryProgress>;
+
+/**
+ * A device's registration as the registries keep it (docs/contracts.md §12): the secret only as a salted hash
+ * (core/registry/secrets.ts).
+ */
+export interface StoredRegistration {
+  hash: string;
+  createdAt: string;
+  /** Absent in registrations written before it existed. */
+  updatedAt?: string;
+  /** Payload format forced for `devices/{id}/telemetry`; absent = detected from the content. */
+  format?: DocumentFormat;
+  /** A disabled device is refused at login (CONNACK 5) and its sessions are closed. */
+  disabled?: boolean;
+}
+
+/** What `list` shows of a device: everything but the hash, and which scheme the hash uses. */
+export interface DeviceListing {
+  id: string;
+  createdAt: string;
+  updatedAt?: string;
+  format?: DocumentFormat;
+  disabled?: boolean;
+  secretHash: 'hmac-sha256' | 'scrypt';
+}
+
+/** A change that ends a device's sessions on every gateway. */
+export interface RegistryChange {
+  deviceId: string;
+  change: 'removed' | 'disabled';
+}
+
+export interface AddDevicesOptions {
+  format?: DocumentFormat;
+  /**
+   * One secret for every id. `chosen` (a person's choice, the default when a secret is given) is hashed with scrypt;
+   * `generated` (random, at least MIN_RANDOM_SECRET_BITS: the bench's and the demo's) with the fast salted HMAC.
+   * Without a secret every device gets a fresh generated one.
+   */
+  secret?: { value: string; origin: 'generated' | 'chosen' };
+  onProgress?: (done: number) => void;
+}
+
+/**
+ * The devices allowed to connect (docs/contracts.md §12): the file `DATA_DIR/devices.json` in embedded mode, the
+ * compacted topic `{prefix}.devices` with Kafka, which every gateway reads to its end before it accepts connections
+ * and follows from then on. Reads answer from memory; writes resolve once the backing store has them.
+ */
+export interface DeviceRegistry {
+  readonly kind: 'file' | 'kafka';
+  /** Reads the whole registry and follows its changes; resolves once it is read up to its end as of the call. */
+  open(): Promise<void>;
+  /** Registers (or re-registers, with a new secret) the devices; the secrets are returned once and never stored. */
+  add(ids: readonly string[], options?: AddDevicesOptions): Promise<{ id: string; secret: string }[]>;
+  /** Takes over registrations as they are (hashes included): `sluice devices import`. */
+  import(registrations: Readonly<Record<string, StoredRegistration>>): Promise<number>;
+  remove(id: string): Promise<boolean>;
+  /** Sets (or with `undefined` clears) the forced payload format; false when the device is unknown. */
+  setFormat(id: string, format: DocumentFormat | undefined): Promise<boolean>;
+  setDisabled(id: string, disabled: boolean): Promise<boolean>;
+  list(): DeviceListing[];
+  get(id: string): DeviceListing | undefined;
+  verify(id: string, secret: string): Promise<boolean>;
+  /**
+   * True when the secret is the one this device last proved (a fast digest, no scrypt); false means "not known",
+   * not "wrong": `verify` decides then.
+   */
+  verifyRemembered(id: string, secret: string): boolean;
+  /** Called for every removal or disabling seen, from this process or any other. */
+  onChange(listener: (change: RegistryChange) => void): () => void;
+  /** For /readyz: read to its end and following; the note says why not, or what an operator should fix. */
+  health(): { ready: boolean; note?: string };
+  close(): Promise<void>;
+}
+
+/** Tables kept in the queue besides the streams: compacted, one partition, read whole (docs/contracts.md §6). */
+export type TableName = 'devices';
+
+/** One record of a compacted table (Kafka: a compacted topic); `value` null is a tombstone. */
+export interface TableRecord {
+  key: string;
+  value: Buffer | null;
+}
+
+/** A keyed table kept in the queue: read whole, then followed; the registry's backing in production. */
+export interface CompactedTable {
+  /** Calls `onRecords` for every record from the first; resolves once the end as of the call is read, then keeps following. */
+  follow(onRecords: (records: TableRecord[]) => void): Promise<void>;
+  /** Resolves once the queue has durably accepted the records (Kafka: acks = all). */
+  write(records: readonly { key: string; value: string | null }[]): Promise<void>;
+  health(): { following: boolean; note?: string };
+  close(): Promise<void>;
+}

@@ -34,6 +34,11 @@ export interface AuthGate {
    * the checks already running. A rejected `check` counts as neither success nor failure and rejects here.
    */
   run(attempt: LoginAttempt, check: () => Promise<boolean>): Promise<GateResult>;
+  /**
+   * Failed logins of a device id that another gateway checked (its `auth-failed` events): they spend this gateway's
+   * budget for the id too, so spreading guesses over N gateways does not buy N budgets.
+   */
+  chargeElsewhere(deviceId: string, failures: number): void;
   /** Failures a device id holds now (attempts forgiven over time), for the operator. */
   failuresOf(deviceId: string): number;
   stats(): { running: number; queued: number; keys: number };
@@ -184,6 +189,10 @@ export function createAuthGate(options: AuthGateOptions): AuthGate {
         queued++;
         if (running < options.concurrency) pump();
       });
+    },
+    chargeElsewhere(deviceId, failures) {
+      // The device's own trusted address is not affected: guesses elsewhere must not lock the real device out.
+      perDevice.charge(deviceKey(deviceId), failures);
     },
     failuresOf: (deviceId) => perDevice.failures(deviceKey(deviceId)),
     stats: () => ({ running, queued, keys: perDevice.size() + perAddress.size() }),

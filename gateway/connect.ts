@@ -25,6 +25,8 @@ export interface ConnectStage {
   loggedIn(client: Client): void;
   /** Connections answered with a CONNACK refusal: already counted when refused. */
   refusedAtConnect: WeakSet<Client>;
+  /** Failed logins another gateway checked, spending this gateway's budget for the id too (gateway/fleet.ts). */
+  chargeElsewhere(deviceId: string, failures: number): void;
 }
 
 export function createConnectStage(context: GatewayContext): ConnectStage {
@@ -34,6 +36,7 @@ export function createConnectStage(context: GatewayContext): ConnectStage {
   const unauthenticated = { total: 0, byAddress: new Map<string, number>() };
   const releases = new WeakMap<Client, () => void>();
   const refusedAtConnect = new WeakSet<Client>();
+  let sessions = 0;
 
   const publishGateStats = () => {
     const stats = gate.stats();
@@ -47,34 +50,32 @@ export function createConnectStage(context: GatewayContext): ConnectStage {
    * Ids that are not registered are only counted: anyone can make those up.
    */
   function reportLoginRefusal(deviceId: string, reason: RefusalReason, detail: string | undefined, remoteAddress: string): void {
-    registry.has(deviceId).then(
-      (registered) => {
-        if (!registered) return;
-        if (reason === 'bad-credentials' || reason === 'auth-throttled') metrics.mqttDeviceAuthFailures.inc({ device: deviceId });
-        context.limitActivity(`${deviceId}\u0000login\u0000${reason}`, (suppressed) => {
-          const more = suppressed > 0 ? ` (and ${suppressed} more since the last entry)` : '';
-          context.emitEvent({ deviceId, type: 'auth-failed', reason, detail: `${detail ?? REFUSALS[reason].what}${more}`, ts: Date.now(), remoteAddress, count: 1 + suppressed });
-        });
-        const failures = Math.round(gate.failuresOf(deviceId));
-        if (failures < options.auth.budget) return;
-        burstLimiter(deviceId, () =>
-          context.emitEvent({
-            deviceId,
-            type: 'auth-failures',
-            reason: 'login-budget-spent',
-            detail: `${failures} failed logins for this id recently (last from ${remoteAddress}); further logins are refused until they are forgiven, one every ${options.auth.refillMs / 1000} s`,
-            ts: Date.now(),
-            remoteAddress,
-          }),
-        );
-      },
-      () => undefined,
+    if (!registry.get(deviceId)) return;
+    if (reason === 'bad-credentials' || reason === 'auth-throttled') metrics.mqttDeviceAuthFailures.inc({ device: deviceId });
+    const failed = (count: number, more = '') =>
+      context.emitEvent({ deviceId, type: 'auth-failed', reason, detail: `${detail ?? REFUSALS[reason].what}${more}`, ts: Date.now(), remoteAddress, count });
+    // A checked wrong secret is reported at once: the other gateways charge it to the id's budget (gateway/fleet.ts).
+    // The budget itself bounds how many there are; the other refusals cost nothing to make and are rate-limited.
+    if (reason === 'bad-credentials') failed(1);
+    else context.limitActivity(`${deviceId}\u0000login\u0000${reason}`, (suppressed) => failed(1 + suppressed, suppressed > 0 ? ` (and ${suppressed} more since the last entry)` : ''));
+    const failures = Math.round(gate.failuresOf(deviceId));
+    if (failures < options.auth.budget) return;
+    burstLimiter(deviceId, () =>
+      context.emitEvent({
+        deviceId,
+        type: 'auth-failures',
+        reason: 'login-budget-spent',
+        detail: `${failures} failed logins for this id recently (last from ${remoteAddress}); further logins are refused until they are forgiven, one every ${options.auth.refillMs / 1000} s`,
+        ts: Date.now(),
+        remoteAddress,
+      }),
     );
   }
 
   return {
     refusedAtConnect,
     loggedIn: (client) => releases.get(client)?.(),
+    chargeElsewhere: (deviceId, failures) => gate.chargeElsewhere(deviceId, failures),
 
     accept(socket, peerAddress, handle) {
       // An IPv6 host owns its /64: the caps count it as one address.
@@ -141,7 +142,7 @@ export function createConnectStage(context: GatewayContext): ConnectStage {
       const check = async (): Promise<boolean> => {
         // A certificate our CA signed names the device; the registry still decides whether it may connect.
         if (certificateId !== undefined) {
-          verdict = (await registry.has(certificateId)) ? { deviceId: certificateId } : { code: NOT_AUTHORIZED, reason: 'unknown-certificate-device' };
+          verdict = registry.get(certificateId) ? { deviceId: certificateId } : { code: NOT_AUTHORIZED, reason: 'unknown-certificate-device' };
         } else {
           verdict = (await registry.verify(claimedId, secret)) ? { deviceId: claimedId } : { code: BAD_USERNAME_OR_PASSWORD, reason: 'bad-credentials' };
         }
@@ -150,9 +151,9 @@ export function createConnectStage(context: GatewayContext): ConnectStage {
       };
       // A device proving the secret it proved before needs no scrypt, so no check slot and no budget:
       // reconnects and a device whose id is under attack are not held behind a storm of guesses.
-      const remembered = certificateId === undefined ? registry.verifyRemembered(claimedId, secret) : Promise.resolve(false);
-      const admitted = remembered.then((ok): Promise<GateResult> | GateResult => {
-        if (!ok) return gate.run({ address: addressKey(remoteAddress), deviceId: claimedId, gone: () => isClosed(client) }, check);
+      const remembered = certificateId === undefined && registry.verifyRemembered(claimedId, secret);
+      const admitted = Promise.resolve().then((): Promise<GateResult> | GateResult => {
+        if (!remembered) return gate.run({ address: addressKey(remoteAddress), deviceId: claimedId, gone: () => isClosed(client) }, check);
         verdict = { deviceId: claimedId };
         metrics.mqttAuthChecks.inc({ outcome: 'remembered' });
         return { outcome: 'succeeded' };
@@ -168,11 +169,22 @@ export function createConnectStage(context: GatewayContext): ConnectStage {
           }
           if (!verdict || 'code' in verdict) return refuse(verdict?.code ?? BAD_USERNAME_OR_PASSWORD, verdict && 'reason' in verdict ? verdict.reason : 'bad-credentials');
           const deviceId = verdict.deviceId;
-          const format = await registry.formatOf(deviceId);
-          connections.set(client, { deviceId, remoteAddress, via: transportOf(client), ...(format ? { format } : {}) });
+          // Read now, not before the check: a removal or disabling while scrypt ran must not let the device in.
+          const registration = registry.get(deviceId);
+          if (!registration) return refuse(BAD_USERNAME_OR_PASSWORD, 'bad-credentials');
+          if (registration.disabled) return refuse(NOT_AUTHORIZED, 'device-disabled');
+          const format = registration.format;
+          connections.set(client, { deviceId, remoteAddress, via: transportOf(client), session: `${context.gatewayId}#${++sessions}`, connectedAt: Date.now(), ...(format ? { format } : {}) });
           // [MQTT-3.1.4-2]: a second connection with this client id replaces the first; remember why it goes.
           const previous = clientWithId(context.broker, client.id);
           if (previous && previous !== client) context.closeFor(previous, 'takeover', `a new connection from ${remoteAddress} took client id ${client.id}`);
+          // One session per device (docs/contracts.md §4): an older connection of this device with another client id
+          // goes too. Other gateways close theirs when they read this login's `online` event (gateway/fleet.ts).
+          for (const older of context.sessionsOf.get(deviceId) ?? []) {
+            if (older === previous || older === client) continue;
+            context.closeFor(older, 'takeover', `a new connection of ${deviceId} from ${remoteAddress} (client id ${client.id})`);
+            older.close();
+          }
           done(null, true);
         })
         .catch((error: unknown) => {

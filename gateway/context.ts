@@ -2,9 +2,8 @@ import type { TLSSocket } from 'node:tls';
 import type { Aedes, Client } from 'aedes';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
-import type { DeviceEvent } from '../core/reading.js';
-import type { Ingest } from '../core/seams.js';
-import type { DeviceFormat, DeviceRegistry } from './registry.js';
+import type { DeviceEvent, DocumentFormat } from '../core/reading.js';
+import type { DeviceRegistry, Ingest, StreamConsumer } from '../core/seams.js';
 import { createLogLimiter, REFUSALS, type RefusalReason } from './refusals.js';
 import { remoteAddressOf } from './aedes-internals.js';
 
@@ -33,6 +32,13 @@ export interface GatewayOptions {
 export interface GatewayDeps {
   bridge: Ingest;
   registry: DeviceRegistry;
+  /**
+   * A reader of `{prefix}.events` from its end (no group): the other gateways' logins and failed logins, for
+   * one session per device fleet-wide and a shared login throttle (gateway/fleet.ts).
+   */
+  fleetEvents: StreamConsumer;
+  /** This gateway process among the others; in its events, so each gateway tells its own from the rest. */
+  gatewayId: string;
   logger: Logger;
   metrics: Metrics;
 }
@@ -41,9 +47,13 @@ export interface GatewayDeps {
 export interface Connection {
   deviceId: string;
   /** Registered payload format, read at connect: a change applies from the device's next connection. */
-  format?: DeviceFormat;
+  format?: DocumentFormat;
   remoteAddress: string;
   via: 'tcp' | 'tls' | 'ws';
+  /** Unique per connection fleet-wide (`{gatewayId}#{n}`): on its `online` and `offline` events (docs/contracts.md §7). */
+  session: string;
+  /** Epoch ms of the login. */
+  connectedAt: number;
 }
 
 /** Refusals of one kind are logged, and put in one device's activity, at most this often. */
@@ -54,11 +64,14 @@ export interface GatewayContext {
   options: GatewayOptions;
   bridge: Ingest;
   registry: DeviceRegistry;
+  gatewayId: string;
   metrics: Metrics;
   log: Logger;
   /** Set once aedes is created; handlers run only after that. */
   broker: Aedes;
   connections: WeakMap<Client, Connection>;
+  /** The logged-in connections of each device id (one, but for the moment a takeover is under way). */
+  sessionsOf: Map<string, Set<Client>>;
   /** Why the gateway closed a connection, set before aedes reports the close. */
   closeReasons: WeakMap<Client, { reason: RefusalReason; detail?: string }>;
   /** Keepalive from the CONNECT, kept for the keepalive check and its message. */
@@ -83,10 +96,12 @@ export function createGatewayContext(options: GatewayOptions, deps: GatewayDeps)
     options,
     bridge: deps.bridge,
     registry: deps.registry,
+    gatewayId: deps.gatewayId,
     metrics: deps.metrics,
     log,
     broker: undefined as unknown as Aedes,
     connections: new WeakMap(),
+    sessionsOf: new Map(),
     closeReasons: new WeakMap(),
     requestedKeepalive: new WeakMap(),
     countRefusal(reason, details) {
@@ -109,6 +124,7 @@ export function createGatewayContext(options: GatewayOptions, deps: GatewayDeps)
     },
     limitActivity: activityLimiter,
     emitEvent(event) {
+      event.gateway = deps.gatewayId;
       deps.bridge.publishEvent(event).catch((error: unknown) => log.warn({ err: error, deviceId: event.deviceId }, 'device event not delivered'));
     },
     publishStatus(deviceId, type) {

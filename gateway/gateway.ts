@@ -5,6 +5,7 @@ import { createPublishStage } from './publish.js';
 import { createAuthorizeSubscribe } from './subscribe.js';
 import { trackStatus } from './status.js';
 import { createListeners } from './listeners.js';
+import { followFleet } from './fleet.js';
 
 export type { GatewayDeps, GatewayOptions } from './context.js';
 
@@ -45,6 +46,8 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
   context.broker = broker;
   publish.install();
   const status = trackStatus(broker, context, { connect, publish });
+  const fleet = followFleet(context, connect, deps.fleetEvents);
+  await fleet.start();
   const listeners = createListeners(broker, context, connect.accept);
 
   return {
@@ -58,6 +61,7 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
     async close() {
       publish.close();
       listeners.close();
+      await fleet.close();
       await new Promise<void>((resolve) => broker.close(() => resolve()));
     },
   };

@@ -15,6 +15,7 @@ export const REFUSALS = {
   'auth-throttled': { stage: 'connect', answer: 'CONNACK 3', what: 'too many failed logins recently from this address or for this device id' },
   'auth-queue-full': { stage: 'connect', answer: 'CONNACK 3', what: 'MQTT_AUTH_QUEUE_MAX logins are waiting for a secret check' },
   'registry-unavailable': { stage: 'connect', answer: 'CONNACK 3', what: 'the device registry could not be read' },
+  'device-disabled': { stage: 'connect', answer: 'CONNACK 5', what: 'the device is disabled in the registry (`sluice devices enable` lets it in again)' },
   'bad-credentials': { stage: 'connect', answer: 'CONNACK 4', what: 'unknown device id or wrong secret' },
   'missing-credentials': { stage: 'connect', answer: 'CONNACK 5', what: 'no user name or password, and no client certificate' },
   'keepalive-out-of-bounds': { stage: 'connect', answer: 'CONNACK 5', what: 'keepalive 0 or above MQTT_MAX_KEEPALIVE_S' },
@@ -31,7 +32,9 @@ export const REFUSALS = {
   'inflight-limit': { stage: 'session', answer: 'closed', what: 'more QoS 2 publishes awaiting PUBREL than the broker holds' },
   'protocol-violation': { stage: 'session', answer: 'closed', what: 'a second CONNECT, or a packet only a server sends' },
   'keepalive-timeout': { stage: 'session', answer: 'closed', what: 'nothing received for 1.5 × the keepalive' },
-  takeover: { stage: 'session', answer: 'closed', what: 'a new connection with the same client id replaced this one' },
+  takeover: { stage: 'session', answer: 'closed', what: 'a newer connection of this device (same client id, or same device on any gateway) replaced this one' },
+  removed: { stage: 'session', answer: 'closed', what: 'the device was removed from the registry' },
+  disabled: { stage: 'session', answer: 'closed', what: 'the device was disabled in the registry' },
   'ingest-failed': { stage: 'session', answer: 'closed, no PUBACK', what: 'the reading could not be stored in Kafka in time; the device sends it again' },
   'qos0-dropped': { stage: 'session', answer: 'dropped', what: 'a QoS 0 publish while the bridge is full (best effort)' },
 } as const satisfies Record<string, { stage: 'accept' | 'connect' | 'session' | 'any'; answer: string; what: string }>;

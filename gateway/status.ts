@@ -26,7 +26,11 @@ export function trackStatus(broker: Aedes, context: GatewayContext, stages: { co
     metrics.mqttConnections.set(ready.size);
     const connection = connections.get(client);
     if (!connection) return;
-    context.emitEvent({ deviceId: connection.deviceId, type: 'online', reason: `connected over ${connection.via}`, ts: Date.now(), remoteAddress: connection.remoteAddress });
+    let sessions = context.sessionsOf.get(connection.deviceId);
+    if (!sessions) context.sessionsOf.set(connection.deviceId, (sessions = new Set()));
+    sessions.add(client);
+    const { session, connectedAt } = connection;
+    context.emitEvent({ deviceId: connection.deviceId, type: 'online', reason: `connected over ${connection.via}`, ts: Date.now(), remoteAddress: connection.remoteAddress, session, connectedAt });
     context.publishStatus(connection.deviceId, 'online');
   });
 
@@ -38,9 +42,13 @@ export function trackStatus(broker: Aedes, context: GatewayContext, stages: { co
     metrics.mqttConnections.set(ready.size);
     const connection = connections.get(client);
     if (!connection) return;
+    const sessions = context.sessionsOf.get(connection.deviceId);
+    sessions?.delete(client);
+    if (sessions?.size === 0) context.sessionsOf.delete(connection.deviceId);
     const refusal = closeReasons.get(client);
     const reason = refusal?.reason ?? (disconnectedCleanly(client) ? 'disconnect' : 'connection-lost');
-    context.emitEvent({ deviceId: connection.deviceId, type: 'offline', reason, ts: Date.now(), remoteAddress: connection.remoteAddress, ...(refusal?.detail ? { detail: refusal.detail } : {}) });
+    const { session, connectedAt } = connection;
+    context.emitEvent({ deviceId: connection.deviceId, type: 'offline', reason, ts: Date.now(), remoteAddress: connection.remoteAddress, session, connectedAt, ...(refusal?.detail ? { detail: refusal.detail } : {}) });
     context.publishStatus(connection.deviceId, 'offline');
   });
 

@@ -4,7 +4,8 @@ import { type Command, Option } from 'commander';
 import { createLogger, type Logger } from '../../core/logger.js';
 import { rulesFilePath } from '../../core/config.js';
 import { isSluiceError } from '../../core/errors.js';
-import { createDeviceRegistry } from '../../gateway/registry.js';
+import type { Config } from '../../core/config.js';
+import { openRegistryAlone } from '../registry.js';
 import { configOrExit, positiveInt } from '../common.js';
 import { exitOnSignals } from '../shutdown.js';
 import { ROLES, startSluice } from '../start.js';
@@ -19,21 +20,26 @@ import type { DeviceCredentials } from '../../simulators/fleet.js';
  * DATA_DIR/demo-credentials.json so a restarted demo reconnects the same devices. A device whose secret is
  * not there any more is registered again with a fresh one.
  */
-async function demoDevices(dataDir: string, count: number): Promise<DeviceCredentials[]> {
-  const path = join(dataDir, 'demo-credentials.json');
+async function demoDevices(config: Readonly<Config>, logger: Logger, count: number): Promise<DeviceCredentials[]> {
+  const path = join(config.DATA_DIR, 'demo-credentials.json');
   let known: Record<string, { secret: string }> = {};
   try {
     known = JSON.parse(await readFile(path, 'utf8')) as Record<string, { secret: string }>;
   } catch {
     // first demo in this DATA_DIR
   }
-  const registry = createDeviceRegistry(dataDir);
+  // The registry the started gateway reads (the file, or {prefix}.devices with Kafka): a device added here is
+  // seen by the running gateway within its follow delay, before the fleet connects after a reconnect at worst.
   const ids = Array.from({ length: count }, (_, i) => `demo-${String(i + 1).padStart(2, '0')}`);
-  const present = await Promise.all(ids.map((id) => registry.has(id)));
-  const missing = ids.filter((id, i) => !present[i] || !known[id]);
-  if (missing.length > 0) {
-    for (const created of await registry.add(missing)) known[created.id] = { secret: created.secret };
-    await writeFile(path, `${JSON.stringify(known, null, 2)}\n`, { mode: 0o600 });
+  const registry = await openRegistryAlone(config, logger);
+  try {
+    const missing = ids.filter((id) => !registry.get(id) || !known[id]);
+    if (missing.length > 0) {
+      for (const created of await registry.add(missing)) known[created.id] = { secret: created.secret };
+      await writeFile(path, `${JSON.stringify(known, null, 2)}\n`, { mode: 0o600 });
+    }
+  } finally {
+    await registry.close();
   }
   return ids.map((id) => ({ id, secret: known[id]!.secret }));
 }
@@ -86,7 +92,7 @@ export function registerDemoCommand(program: Command): void {
         log.info(`dashboard at ${base}/ (use your dashboard token)`);
       }
 
-      const devices = await demoDevices(config.DATA_DIR, options.devices);
+      const devices = await demoDevices(config, log, options.devices);
       const mqttHost = config.MQTT_HOST === '0.0.0.0' || config.MQTT_HOST === '::' ? '127.0.0.1' : config.MQTT_HOST;
       const fleet = createFleet({
         url: `mqtt://${mqttHost}:${running.mqttPort}`,

@@ -5,7 +5,9 @@ import { createBridgeThread } from '../../bridge/bridge-thread.js';
 import type { BridgeThreadInput } from '../../bridge/bridge-protocol.js';
 import { createNormalizeOptions } from '../../bridge/normalize/index.js';
 import { createGateway, type GatewayOptions } from '../../gateway/gateway.js';
-import { createDeviceRegistry } from '../../gateway/registry.js';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { deviceRegistryOf } from '../registry.js';
 import { createAlertCommands } from '../../gateway/alert-commands.js';
 import type { Config } from '../../core/config.js';
 import type { RunningSluice, Services } from './shared.js';
@@ -39,7 +41,17 @@ export async function startIngestRole(services: Services, withGateway: boolean):
   closers.add('bridge', () => bridge.close());
   if (!withGateway) return {};
 
-  const gateway = await createGateway(gatewayOptions(config), { bridge, registry: createDeviceRegistry(config.DATA_DIR), logger, metrics });
+  // The whole registry before the first login: a device is never refused (or admitted) on a half-read registry.
+  const registry = deviceRegistryOf(config, logger, services.bus);
+  closers.add('registry', () => registry.close());
+  const readingSince = Date.now();
+  await registry.open();
+  logger.child({ module: 'registry' }).info({ kind: registry.kind, devices: registry.list().length, tookMs: Date.now() - readingSince }, 'device registry read');
+  services.readiness.push({ name: 'registry', check: async () => registry.health().ready, note: () => registry.health().note });
+  const gatewayId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  // Events from now on (by record time), so this gateway's own first logins are read back however late the reader joins.
+  const fleetEvents = services.bus.createConsumer({ streams: ['events'], from: { timestamp: Date.now() }, fetchWaitMs: 100 });
+  const gateway = await createGateway(gatewayOptions(config), { bridge, registry, fleetEvents, gatewayId, logger, metrics });
   closers.add('gateway', () => gateway.close());
   const alertCommands = createAlertCommands({ bus: services.bus, send: gateway.sendCommand, logger, metrics });
   await alertCommands.start();

@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import type { StreamName } from '../seams.js';
+import type { StreamName, TableName } from '../seams.js';
 
 /**
  * How this deployment reaches Kafka and names what it keeps there, built once from the configuration
@@ -60,4 +60,9 @@ export function rulesGroupId(config: Pick<Config, 'KAFKA_CLIENT_ID' | 'KAFKA_TOP
 /** A stream's topic in Kafka (docs/contracts.md §6: `{prefix}.telemetry`, …). */
 export function topicName(prefix: string, stream: StreamName): string {
   return `${prefix}.${stream}`;
+}
+
+/** A table's topic in Kafka: `{prefix}.devices`. */
+export function tableTopicName(prefix: string, table: TableName): string {
+  return `${prefix}.${table}`;
 }

@@ -13,6 +13,8 @@ import type {
   StreamName,
   StreamAssignment,
   StreamProducer,
+  TableName,
+  TableRecord,
 } from '../seams.js';
 import { STREAM_NAMES } from '../seams.js';
 
@@ -301,8 +303,39 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): StreamBus {
     }
   }
 
+  // Tables keep only each key's newest record, as compaction would; a tombstone removes the key at once.
+  const tables = new Map<TableName, { rows: Map<string, TableRecord>; followers: Set<(records: TableRecord[]) => void> }>();
+  function openTable(table: TableName) {
+    let state = tables.get(table);
+    if (!state) tables.set(table, (state = { rows: new Map(), followers: new Set() }));
+    const { rows, followers } = state;
+    let follower: ((records: TableRecord[]) => void) | undefined;
+    return {
+      async follow(onRecords: (records: TableRecord[]) => void) {
+        if (rows.size > 0) onRecords([...rows.values()]);
+        follower = onRecords;
+        followers.add(onRecords);
+      },
+      async write(records: readonly { key: string; value: string | null }[]) {
+        const written = records.map((record) => ({ key: record.key, value: record.value === null ? null : Buffer.from(record.value) }));
+        for (const record of written) {
+          if (record.value === null) rows.delete(record.key);
+          else rows.set(record.key, record);
+        }
+        // Followers hear of a write after it resolved, as they would from Kafka.
+        for (const notify of followers) setImmediate(() => notify(written));
+      },
+      health: () => ({ following: follower !== undefined && !closed }),
+      async close() {
+        if (follower) followers.delete(follower);
+        follower = undefined;
+      },
+    };
+  }
+
   return {
     kind: 'embedded',
+    openTable,
     async ensureStreams() {
       // Streams exist from construction; nothing to create.
     },

@@ -5,6 +5,7 @@ import { ensureTopics, lazyAdmin } from './kafka-admin.js';
 import { createKafkaProducer } from './kafka-producer.js';
 import { createKafkaStreamConsumer } from './kafka-consumer.js';
 import { readCompactedPartitions } from './kafka-history.js';
+import { createKafkaTable } from './kafka-table.js';
 import type { KafkaConnection } from './connection.js';
 
 /**
@@ -53,6 +54,10 @@ export function createKafkaBus(options: KafkaBusOptions): StreamBus {
 
     async readPartitions(stream, partitions, onRecords) {
       await readCompactedPartitions(kafka, await admin.get(), options, stream, partitions, onRecords);
+    },
+
+    openTable(table) {
+      return closedWithBus(createKafkaTable(kafka, options, table, log));
     },
 
     createConsumer(consumerOptions) {

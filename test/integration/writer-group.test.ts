@@ -7,7 +7,7 @@ import { createKafkaBus } from '../../core/streams/kafka.js';
 import { createLogger } from '../../core/logger.js';
 import { partitionForKey } from '../../core/murmur2.js';
 import { startSluice, type Role, type RunningSluice } from '../../cli/start.js';
-import { createDeviceRegistry } from '../../gateway/registry.js';
+import { openRegistryAlone } from '../../cli/registry.js';
 import { capturedLogger } from '../support/logs.js';
 import { exportSeries } from '../support/store.js';
 import { tempDataDir } from '../support/sluice-process.js';
@@ -46,7 +46,6 @@ function devicesCoveringPartitions(tag: string): string[] {
 async function startDeployment(prefix: string, env: Record<string, string>, options: { roles?: Role[]; devices?: string[] } = {}): Promise<Deployment> {
   const dataDir = await tempDataDir();
   const devices = options.devices ?? [];
-  const secrets = Object.fromEntries((await createDeviceRegistry(dataDir).add(devices)).map(({ id, secret }) => [id, secret]));
   const config = loadConfig({
     DATA_DIR: dataDir,
     KAFKA_BROKERS: kafkaBrokers,
@@ -64,6 +63,9 @@ async function startDeployment(prefix: string, env: Record<string, string>, opti
     ...env,
   });
   const { logger, lines } = capturedLogger('info');
+  const registry = await openRegistryAlone(config, logger);
+  const secrets = Object.fromEntries((await registry.add(devices)).map(({ id, secret }) => [id, secret]));
+  await registry.close();
   const running = await startSluice(config, new Set(options.roles ?? ['gateway', 'bridge', 'writer']), logger);
   const deployment = { prefix, running, logs: lines, secrets, devices };
   started.push(deployment);

@@ -18,17 +18,34 @@ export async function tempDataDir(prefix = 'sluice-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
-/** Registers devices through the real CLI and returns their secrets. */
+/** The environment without Kafka and the store: `sluice` in embedded mode, whose registry is DATA_DIR/devices.json. */
+function embeddedEnv(): NodeJS.ProcessEnv {
+  const { KAFKA_BROKERS: _kafka, INFLUX_URL: _store, ...rest } = process.env;
+  return rest;
+}
+
+/**
+ * Registers devices through the real CLI in `DATA_DIR/devices.json` and returns their secrets. A production process
+ * started on that DATA_DIR by startSluiceProcess gets them through `sluice devices import` into its Kafka registry,
+ * as an operator moving a registry from a file would.
+ */
 export async function addDevices(dataDir: string, ids: string[]): Promise<Record<string, string>> {
   assertBuilt();
   const secrets: Record<string, string> = {};
   for (const id of ids) {
-    const { stdout } = await execFileAsync(process.execPath, [sluiceBin, 'devices', 'add', id], { env: { ...process.env, DATA_DIR: dataDir } });
+    const { stdout } = await execFileAsync(process.execPath, [sluiceBin, 'devices', 'add', id], { env: { ...embeddedEnv(), DATA_DIR: dataDir } });
     const [printedId, secret] = stdout.trim().split('\t');
     if (printedId !== id || !secret) throw new Error(`unexpected "devices add" output: ${stdout}`);
     secrets[id] = secret;
   }
   return secrets;
+}
+
+/** `sluice devices import DATA_DIR/devices.json` into the Kafka registry of a production process about to start (see addDevices). */
+async function importFileRegistry(env: Record<string, string>): Promise<void> {
+  const merged = { ...process.env, ...env };
+  if (!merged.KAFKA_BROKERS || !merged.DATA_DIR || !existsSync(join(merged.DATA_DIR, 'devices.json'))) return;
+  await execFileAsync(process.execPath, [sluiceBin, 'devices', 'import', join(merged.DATA_DIR, 'devices.json')], { env: merged });
 }
 
 export interface SluiceProcess {
@@ -48,6 +65,7 @@ export interface SluiceProcess {
  */
 export async function startSluiceProcess(env: Record<string, string>, options: { timeoutMs?: number; args?: string[] } = {}): Promise<SluiceProcess> {
   assertBuilt();
+  await importFileRegistry(env);
   const child = spawn(process.execPath, [sluiceBin, 'start', ...(options.args ?? [])], {
     env: { ...process.env, MQTT_HOST: '127.0.0.1', MQTT_PORT: '0', MQTT_WS_PORT: '0', DASHBOARD_HOST: '127.0.0.1', DASHBOARD_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../../core/errors.js';
-import { createDeviceRegistry } from '../../../gateway/registry.js';
+import { createDeviceRegistry } from '../../../core/registry/registry.js';
+import { fileRegistryBacking } from '../../../core/registry/file-backing.js';
 import { loadDashboardToken } from '../../../dashboard/token.js';
 import { readCredentials } from '../../../simulators/credentials.js';
 import { runBridgeInThread } from '../../../bridge/bridge-in-thread.js';
@@ -16,9 +17,11 @@ const tempDir = () => mkdtemp(join(tmpdir(), 'sluice-codes-'));
 
 describe('error codes', () => {
   it('DEVICE_ID_INVALID: the registry refuses a device id outside its pattern, and adds none of the batch', async () => {
-    const registry = createDeviceRegistry(await tempDir());
+    const registry = createDeviceRegistry(fileRegistryBacking(await tempDir()));
+    await registry.open();
     await expect(registry.add(['ok-1', 'not ok/'])).rejects.toMatchObject({ code: ErrorCodes.DEVICE_ID_INVALID, retriable: false, message: expect.stringContaining('"not ok/"') });
-    expect(await registry.list()).toEqual([]);
+    expect(registry.list()).toEqual([]);
+    await registry.close();
   });
 
   it('DASHBOARD_TOKEN_INVALID: a damaged token digest file', async () => {
