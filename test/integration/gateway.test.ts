@@ -43,7 +43,7 @@ const telemetryOf = async (deviceId: string, count = 1) =>
 beforeAll(async () => {
   const dataDir = await tempDataDir();
   secrets = await addDevices(dataDir, devices);
-  await execFileAsync(process.execPath, [sluiceBin, 'devices', 'set-format', id('fmt'), 'senml'], { env: { ...process.env, DATA_DIR: dataDir } });
+  await execFileAsync(process.execPath, [sluiceBin, 'devices', 'set-format', id('fmt'), 'senml'], { env: { ...process.env, KAFKA_BROKERS: '', INFLUX_URL: '', DATA_DIR: dataDir } });
   certs = await makeTestCertificates();
   tlsPort = await freePort();
   sluice = await startSluiceProcess({

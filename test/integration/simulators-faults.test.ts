@@ -23,7 +23,8 @@ describe('simulator fault injection shows in the pipeline', () => {
     const dataDir = await tempDataDir();
     const credentialsPath = join(dataDir, 'creds.json');
     await execFileAsync(process.execPath, [sluiceBin, 'devices', 'add', '--count', '10', '--prefix', `${prefix}-`, '--out', credentialsPath], {
-      env: { ...process.env, DATA_DIR: dataDir },
+      // Through the Kafka registry of the deployment under test, as an operator registers devices.
+      env: { ...process.env, DATA_DIR: dataDir, KAFKA_BROKERS: kafkaBrokers, INFLUX_URL: influxUrl, KAFKA_TOPIC_PREFIX: prefix, KAFKA_CLIENT_ID: `sluice-${prefix}` },
     });
     sluice = await startSluiceProcess({
       DATA_DIR: dataDir,

@@ -20,7 +20,8 @@ describe('sluice simulate against a real pipeline (Kafka + store)', () => {
   beforeAll(async () => {
     dataDir = await tempDataDir();
     await execFileAsync(process.execPath, [sluiceBin, 'devices', 'add', '--count', '20', '--prefix', `${prefix}-`, '--out', join(dataDir, 'creds.json')], {
-      env: { ...process.env, DATA_DIR: dataDir },
+      // Through the Kafka registry of the deployment under test, as an operator registers devices.
+      env: { ...process.env, DATA_DIR: dataDir, KAFKA_BROKERS: kafkaBrokers, INFLUX_URL: influxUrl, KAFKA_TOPIC_PREFIX: prefix, KAFKA_CLIENT_ID: `sluice-${prefix}` },
     });
     sluice = await startSluiceProcess({
       DATA_DIR: dataDir,

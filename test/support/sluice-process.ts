@@ -29,11 +29,12 @@ function embeddedEnv(): NodeJS.ProcessEnv {
  * started on that DATA_DIR by startSluiceProcess gets them through `sluice devices import` into its Kafka registry,
  * as an operator moving a registry from a file would.
  */
-export async function addDevices(dataDir: string, ids: string[]): Promise<Record<string, string>> {
+export async function addDevices(dataDir: string, ids: string[], options: { chosenSecret?: string } = {}): Promise<Record<string, string>> {
   assertBuilt();
   const secrets: Record<string, string> = {};
   for (const id of ids) {
-    const { stdout } = await execFileAsync(process.execPath, [sluiceBin, 'devices', 'add', id], { env: { ...embeddedEnv(), DATA_DIR: dataDir } });
+    const chosen = options.chosenSecret === undefined ? [] : ['--secret', options.chosenSecret];
+    const { stdout } = await execFileAsync(process.execPath, [sluiceBin, 'devices', 'add', id, ...chosen], { env: { ...embeddedEnv(), DATA_DIR: dataDir } });
     const [printedId, secret] = stdout.trim().split('\t');
     if (printedId !== id || !secret) throw new Error(`unexpected "devices add" output: ${stdout}`);
     secrets[id] = secret;
