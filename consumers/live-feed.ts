@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { AlertTransition } from '../core/alerts.js';
+import { isStatusEvent } from '../core/device-status.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { DeadLetter, DeviceEvent, Reading } from '../core/reading.js';
@@ -81,7 +82,7 @@ export function createLiveFeed(options: LiveFeedOptions, deps: LiveFeedDeps): Li
           for (const record of batch.records) {
             const event = decodeEvent(record);
             if (!event) continue;
-            if (event.type === 'online' || event.type === 'offline') deps.fleet.setStatus(event.deviceId, event.type, event.ts);
+            if (isStatusEvent(event)) deps.fleet.setStatus(event);
             emitter.emit('device-event', event);
           }
         } else if (batch.stream === 'deadletter') {

@@ -1,5 +1,6 @@
+import { applyStatus, type HeldStatus } from './device-status.js';
 import { compareTimeNs, type Reading } from './reading.js';
-import type { DeviceStatus, DeviceSummary, FleetState, ReadingQuery } from './seams.js';
+import type { DeviceSummary, FleetState, ReadingQuery } from './seams.js';
 
 export interface FleetStateOptions {
   /** Readings older than this are dropped from the window. */
@@ -17,10 +18,8 @@ interface Series {
   start: number;
 }
 
-interface DeviceEntry {
+interface DeviceEntry extends HeldStatus {
   id: string;
-  status: DeviceStatus | 'unknown';
-  statusSince?: number;
   lastSeen: number;
   series: Map<string, Series>;
 }
@@ -117,12 +116,11 @@ export function createFleetState(options: FleetStateOptions): FleetState & { siz
       if (total > options.maxReadings) evictGlobally();
     },
 
-    setStatus(deviceId, status, ts) {
-      const device = entryFor(deviceId);
-      if (device.statusSince !== undefined && device.statusSince > ts) return;
-      device.status = status;
-      device.statusSince = ts;
-      device.lastSeen = Math.max(device.lastSeen, ts);
+    setStatus(event) {
+      const device = entryFor(event.deviceId);
+      // Ordered by connection, not arrival (docs/contracts.md §7): a takeover's late offline leaves the device online.
+      if (!applyStatus(device, event)) return;
+      device.lastSeen = Math.max(device.lastSeen, event.ts);
     },
 
     query(query: ReadingQuery) {
@@ -155,6 +153,7 @@ export function createFleetState(options: FleetStateOptions): FleetState & { siz
             id: device.id,
             status: device.status,
             ...(device.statusSince !== undefined ? { statusSince: device.statusSince } : {}),
+            ...(device.session !== undefined && device.connectedAt !== undefined ? { session: device.session, connectedAt: device.connectedAt } : {}),
             lastSeen: device.lastSeen,
             latest,
           };

@@ -42,11 +42,19 @@ export interface DeviceEvent {
   remoteAddress?: string;
   /** `auth-failed`: the refused logins this event stands for (the gateway reports them at most every 10 s per reason). */
   count?: number;
-  /** `online`/`offline`: the connection's id, unique fleet-wide. */
+  /**
+   * `online`/`offline`: the connection the event is about, unique per connection (the gateway's instance id and a
+   * counter), the same on that connection's `online` and `offline`. With `connectedAt` it orders a device's status
+   * across gateways (core/device-status.ts); absent from older producers' events.
+   */
   session?: string;
-  /** `online`/`offline`: epoch ms of the connection's login. */
+  /**
+   * `online`/`offline`: epoch ms when that connection logged in (on `online` equal to `ts`), on the clock of the
+   * gateway that took it. A device's status belongs to its newest connection, whichever event arrives last: a
+   * takeover's `offline` of the old connection comes after the new connection's `online`.
+   */
   connectedAt?: number;
-  /** The gateway process that emitted the event. */
+  /** The instance id of the gateway that emitted the event, for the operator; nothing orders by it. */
   gateway?: string;
 }
 

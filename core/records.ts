@@ -94,11 +94,30 @@ export function decodeReading(record: EncodedRecord): Reading | undefined {
 
 const DECIMAL_DIGITS = /^\d{1,30}$/;
 
-/** A device event needs a string `deviceId` and `type` and a numeric `ts`. */
+/**
+ * A device event needs a string `deviceId` and `type` and a numeric `ts`. `session`, `gateway` (non-empty strings)
+ * and `connectedAt` (a finite number) are kept only when well-typed: they order a device's status
+ * (core/device-status.ts), and a malformed one must order nothing, so it is dropped and the event kept.
+ */
 export function decodeEvent(record: EncodedRecord): DeviceEvent | undefined {
-  const event = parseJson(record.value) as Partial<DeviceEvent> | undefined;
+  const event = parseJson(record.value) as Partial<Record<keyof DeviceEvent, unknown>> | undefined;
   if (!event || typeof event.deviceId !== 'string' || typeof event.type !== 'string' || typeof event.ts !== 'number') return undefined;
-  return event as DeviceEvent;
+  const { session: _session, connectedAt: _connectedAt, gateway: _gateway, ...rest } = event;
+  return { ...(rest as DeviceEvent), ...connectionFieldsOf(event) };
+}
+
+/** An event's `session`, `connectedAt` and `gateway`, those that are well-typed (decodeEvent, `sluice rules test`'s files). */
+export function connectionFieldsOf(fields: Readonly<Record<string, unknown>>): Pick<DeviceEvent, 'session' | 'connectedAt' | 'gateway'> {
+  const { session, connectedAt, gateway } = fields;
+  return {
+    ...(isName(session) ? { session } : {}),
+    ...(typeof connectedAt === 'number' && Number.isFinite(connectedAt) ? { connectedAt } : {}),
+    ...(isName(gateway) ? { gateway } : {}),
+  };
+}
+
+function isName(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0;
 }
 
 /** A dead letter needs a string `deviceId` and `code` and a numeric `receivedAt`. */

@@ -10,7 +10,14 @@ export type DeviceStatus = 'online' | 'offline';
 export interface DeviceSummary {
   id: string;
   status: DeviceStatus | 'unknown';
+  /** `ts` of the event that set the status. */
   statusSince?: number;
+  /**
+   * The connection the status belongs to (docs/contracts.md §7 `session`, `connectedAt`): what a later event of
+   * the device is ordered against (core/device-status.ts). Absent when the event that set the status had none.
+   */
+  session?: string;
+  connectedAt?: number;
   /** Epoch ms of the newest reading or status change; 0 when never seen. */
   lastSeen: number;
   latest: Record<string, { value: ReadingValue; unit?: string; ts: number }>;

@@ -1,5 +1,6 @@
+import type { StatusEvent } from './device-status.js';
 import type { DeviceEvent, DocumentFormat, PayloadFormat, Reading } from './reading.js';
-import type { ConsumerLagReport, DeviceStatus, DeviceSummary } from './reports.js';
+import type { ConsumerLagReport, DeviceSummary } from './reports.js';
 
 export type { ConsumerGroupLag, ConsumerLagReport, DeviceStatus, DeviceSummary, PartitionLag } from './reports.js';
 
@@ -152,7 +153,8 @@ export interface ReadingStore {
 /** Recent readings and device status, kept in memory for the API and the dashboard. */
 export interface FleetState {
   add(readings: readonly Reading[]): void;
-  setStatus(deviceId: string, status: DeviceStatus, ts: number): void;
+  /** An online/offline event, applied by the rule of core/device-status.ts (the newest connection's status wins). */
+  setStatus(event: StatusEvent): void;
   query(query: ReadingQuery): Reading[];
   devices(): DeviceSummary[];
 }

@@ -1,3 +1,4 @@
+import { applyStatus, holdStatus, type StatusEvent } from '../core/device-status.js';
 import type { DeadLetter, Reading } from '../core/reading.js';
 import type { DeviceSummary } from '../core/seams.js';
 import type { DeadLetterSummary, DeviceBatch, FleetRow, LiveReading } from './protocol.js';
@@ -110,7 +111,8 @@ interface DeviceState {
 
 export interface LiveAggregator {
   addReadings(readings: readonly Reading[]): void;
-  setStatus(deviceId: string, status: 'online' | 'offline', ts: number): void;
+  /** An online/offline event, applied by the rule of core/device-status.ts (the newest connection's status wins). */
+  setStatus(event: StatusEvent): void;
   addDeadLetter(deadLetter: DeadLetter): void;
   /** Seeds rows from the fleet state (status and latest values of devices seen before we started). */
   seed(devices: readonly DeviceSummary[]): void;
@@ -179,13 +181,11 @@ export function createLiveAggregator(options: LiveAggregatorOptions): LiveAggreg
       }
     },
 
-    setStatus(deviceId, status, ts) {
-      const row = stateFor(deviceId).row;
-      if (row.statusSince !== undefined && row.statusSince > ts) return;
-      row.status = status;
-      row.statusSince = ts;
-      row.lastSeen = Math.max(row.lastSeen, ts);
-      dirty.add(deviceId);
+    setStatus(event) {
+      const row = stateFor(event.deviceId).row;
+      if (!applyStatus(row, event)) return;
+      row.lastSeen = Math.max(row.lastSeen, event.ts);
+      dirty.add(event.deviceId);
     },
 
     addDeadLetter(deadLetter) {
@@ -201,8 +201,8 @@ export function createLiveAggregator(options: LiveAggregatorOptions): LiveAggreg
       for (const summary of summaries) {
         const row = stateFor(summary.id).row;
         if (row.statusSince === undefined && summary.statusSince !== undefined) {
-          row.status = summary.status;
-          row.statusSince = summary.statusSince;
+          // With its connection: a takeover's late offline is ordered against it as the fleet state ordered it.
+          holdStatus(row, summary);
         } else if (row.status === 'unknown') {
           row.status = summary.status;
         }

@@ -1,3 +1,4 @@
+import { isStatusEvent } from '../core/device-status.js';
 import type { DeadLetter, DeviceEvent, Reading } from '../core/reading.js';
 import type { DeviceSummary } from '../core/seams.js';
 import { createLiveAggregator, type LiveAggregator } from './aggregate.js';
@@ -117,8 +118,8 @@ export function createLiveHub(partial: Partial<LiveHubOptions>, sink: LiveHubSin
       const room = deviceRoom(event.deviceId);
       if (sink.hasMembers(room)) sink.emit(room, 'device-event', event, false);
       // Auth failures and ACL violations are not status: only the device's own room hears of them.
-      if (event.type !== 'online' && event.type !== 'offline') return;
-      aggregator.setStatus(event.deviceId, event.type, event.ts);
+      if (!isStatusEvent(event)) return;
+      aggregator.setStatus(event);
       if (sink.hasMembers(FLEET_ROOM)) sink.emit(FLEET_ROOM, 'device-event', event, false);
     },
     addDeadLetter: (deadLetter) => aggregator.addDeadLetter(deadLetter),

@@ -27,12 +27,15 @@
  *                   are counted in `dropped`. Volatile.
  * - `fleet`         `{ ts, devices: FleetRow[] }` every `fleetIntervalMs` (400 ms) to `fleet`: only the rows
  *                   that changed (new readings, status, or a message rate still decaying). `FleetRow` =
- *                   `{ id, status: 'online'|'offline'|'unknown', statusSince?, lastSeen, msgsPerSec,
- *                   readingsPerSec, latest: { [metric]: { value, unit?, ts } } }`. Volatile.
+ *                   `{ id, status: 'online'|'offline'|'unknown', statusSince?, session?, connectedAt?, lastSeen,
+ *                   msgsPerSec, readingsPerSec, latest: { [metric]: { value, unit?, ts } } }`, `session` and
+ *                   `connectedAt` being the connection the status belongs to. Volatile.
  * - `device-event`  `DeviceEvent` (`{ deviceId, type: 'online'|'offline'|'acl-violation'|'auth-failed'|
- *                   'auth-failures'|'refused', reason, detail?, ts, remoteAddress?, count? }`, docs/contracts.md §7)
- *                   at once to `device:<id>`; online/offline also to `fleet`. Not volatile: a status flip is never
- *                   dropped.
+ *                   'auth-failures'|'refused', reason, detail?, ts, remoteAddress?, count?, session?, connectedAt?,
+ *                   gateway? }`, docs/contracts.md §7) at once to `device:<id>`; online/offline also to `fleet`, each
+ *                   one, also one the row's status does not take (an older connection's): a client orders them by
+ *                   the rule of core/device-status.ts against the row's connection. Not volatile: a status flip is
+ *                   never dropped.
  * - `dead-letters`  `{ deviceId, deadLetters: { deviceId, code, reason, topic, receivedAt, bytes }[] }` with
  *                   the batch tick to `device:<id>`, at most `maxDeadLettersPerDevice` (20) per tick. Not volatile.
  * - `alerts`        `{ ts, open: AlertTransition[] }` once on connect (every connection, no room to join): every open

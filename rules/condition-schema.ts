@@ -99,7 +99,10 @@ export const rateCondition = z
  */
 export const silenceCondition = z.strictObject({ type: z.literal('silence'), metric: metric.optional(), after: positiveDuration });
 
-/** The device's last event is `offline` and has been for `after` (its ts against `tick(now)`); clears on `online`. */
+/**
+ * The device's status is `offline` and has been for `after` (the ts of the `offline` that began it against
+ * `tick(now)`); clears on `online`. Status as every consumer orders it (core/device-status.ts): by connection.
+ */
 export const offlineCondition = z.strictObject({ type: z.literal('offline'), after: positiveDuration });
 
 /** At least `count` dead letters of the device within a sliding `window` (their receivedAt); ticks clear it. */

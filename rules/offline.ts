@@ -5,6 +5,7 @@
  * have live.
  */
 import { timeNsOfMs, type DeviceEvent, type ReadingValue } from '../core/reading.js';
+import { connectionFieldsOf } from '../core/records.js';
 import type { AlertTransition } from '../core/alerts.js';
 import type { RuleInput } from './conditions/index.js';
 import { createRuleEngine } from './engine.js';
@@ -28,7 +29,8 @@ const EVENT_TYPES = new Set<string>(['online', 'offline', 'acl-violation', 'auth
 
 /**
  * The records of a file, in the file's order: a JSON array or NDJSON of readings (`{metric, value, ts}` is enough:
- * the device id is filled in, receivedAt defaults to ts), device events (`{type, ts}`) and dead letters
+ * the device id is filled in, receivedAt defaults to ts), device events (`{type, ts}`, with `session` and
+ * `connectedAt` where the status is to be ordered by connection) and dead letters
  * (`{code, receivedAt}`). `errors` names each line (or array index) that is none of these.
  */
 export function parseRecords(input: string | readonly unknown[], deviceId: string): { inputs: RuleInput[]; otherDevices: number; errors: string[] } {
@@ -131,7 +133,8 @@ function toInput(value: unknown, deviceId: string): RuleInput | 'other-device' |
   }
   if (typeof type === 'string' && EVENT_TYPES.has(type) && typeof ts === 'number') {
     const reason = typeof record.reason === 'string' ? record.reason : '';
-    return { kind: 'event', event: { deviceId, type: type as DeviceEvent['type'], reason, ts } };
+    // With its connection, if the line gives one: status is ordered by it (core/device-status.ts), as live.
+    return { kind: 'event', event: { deviceId, type: type as DeviceEvent['type'], reason, ts, ...connectionFieldsOf(record) } };
   }
   if (typeof code === 'string' && typeof receivedAt === 'number') {
     return { kind: 'deadletter', deadLetter: { deviceId, code, reason: String(record.reason ?? ''), topic: String(record.topic ?? ''), payload: '', receivedAt } };

@@ -1,5 +1,6 @@
+import { applyStatus, holdStatus, isStatusEvent } from '../../core/device-status.js';
 import type { DeviceEventMessage, FleetFrame, FleetRow } from '../protocol.js';
-import { numeric } from './format.js';
+import { numeric } from './values.js';
 
 /** Points per sparkline: one per fleet frame that changed the device (~2.5/s), so about 25 s of trend. */
 export const SPARK_POINTS = 64;
@@ -54,6 +55,8 @@ export function createFleetStore(): FleetStore {
     } else {
       const sparkLatestTs = state.sparkMetric ? state.latest[state.sparkMetric]?.ts : undefined;
       Object.assign(state, row);
+      // The server's row is the status whole: a row without a connection leaves none of the previous one behind.
+      holdStatus(state, row);
       if (state.sparkMetric && row.latest[state.sparkMetric]?.ts === sparkLatestTs) pushSpark = false;
     }
     state.sparkMetric ??= pickSparkMetric(row);
@@ -94,13 +97,15 @@ export function createFleetStore(): FleetStore {
       store.version++;
     },
     applyEvent(event) {
-      if (event.type !== 'online' && event.type !== 'offline') return;
+      if (!isStatusEvent(event)) return;
       const state = rows.get(event.deviceId);
       if (!state) {
-        upsert({ id: event.deviceId, status: event.type, statusSince: event.ts, lastSeen: event.ts, msgsPerSec: 0, readingsPerSec: 0, latest: {} }, false);
-      } else if (state.statusSince === undefined || state.statusSince <= event.ts) {
-        state.status = event.type;
-        state.statusSince = event.ts;
+        const row: FleetRow = { id: event.deviceId, status: 'unknown', lastSeen: event.ts, msgsPerSec: 0, readingsPerSec: 0, latest: {} };
+        applyStatus(row, event);
+        upsert(row, false);
+      } else if (!applyStatus(state, event)) {
+        // The server's rule (core/device-status.ts) left it out too: an older connection's news, nothing to redraw.
+        return;
       }
       store.version++;
     },

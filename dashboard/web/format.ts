@@ -61,11 +61,7 @@ export function formatTime(ts: number): string {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
 
-export function numeric(value: ReadingValue): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
-  if (typeof value === 'boolean') return value ? 1 : 0;
-  return undefined;
-}
+export { numeric } from './values.js';
 
 /** Sets text only when it changed: no DOM writes (and no style recalculation) for unchanged cells. */
 export function setText(el: Element, text: string): void {

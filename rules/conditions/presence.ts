@@ -3,6 +3,7 @@
  * fired by ticks. The raise is stamped with the moment the timer ran out (last seen + after), not with the tick
  * that noticed it, so the alert id is the same however often, or late, ticks come.
  */
+import { applyStatus, isStatusEvent, type HeldStatus } from '../../core/device-status.js';
 import type { OfflineCondition, SilenceCondition } from '../condition-schema.js';
 import type { OpenFlag, RuleInput, Step } from './types.js';
 
@@ -41,6 +42,12 @@ export interface OfflineState extends OpenFlag {
   offlineSince: number | null;
   /** ts of the newest online/offline event applied: an older one arriving later is stale. */
   lastEventTs: number | null;
+  /**
+   * The connection of that event (docs/contracts.md §7 `session`, `connectedAt`), which the next one is ordered
+   * against; absent when it had none (an older producer, or a state written before them).
+   */
+  session?: string;
+  connectedAt?: number;
 }
 
 export function initialOfflineState(): OfflineState {
@@ -54,11 +61,21 @@ export function stepOffline(condition: OfflineCondition, state: OfflineState, in
     const transition = { type: 'raised' as const, ts: offlineSince + condition.after, value: input.now - offlineSince, window: { from: offlineSince, to: input.now } };
     return { state: { ...state, open: true }, transition };
   }
-  if (input.kind !== 'event') return { state };
+  if (input.kind !== 'event' || !isStatusEvent(input.event)) return { state };
   const { type, ts } = input.event;
-  if ((type !== 'online' && type !== 'offline') || (state.lastEventTs !== null && ts < state.lastEventTs)) return { state };
-  if (type === 'offline') return { state: { ...state, offlineSince: state.offlineSince ?? ts, lastEventTs: ts } };
-  const next: OfflineState = { ...state, open: false, offlineSince: null, lastEventTs: ts };
+  // Ordered by connection, as every status consumer orders it (core/device-status.ts): a takeover's `offline` of the
+  // old connection, arriving after the new one's `online`, starts no outage.
+  const held = heldStatusOf(state);
+  if (!applyStatus(held, input.event)) return { state };
+  const connection = held.session !== undefined && held.connectedAt !== undefined ? { session: held.session, connectedAt: held.connectedAt } : {};
+  if (type === 'offline') return { state: { type: 'offline', open: state.open, offlineSince: state.offlineSince ?? ts, lastEventTs: ts, ...connection } };
+  const next: OfflineState = { type: 'offline', open: false, offlineSince: null, lastEventTs: ts, ...connection };
   if (!state.open) return { state: next };
   return { state: next, transition: { type: 'cleared', ts, value: ts - (state.offlineSince ?? ts) } };
+}
+
+/** The status the state stands for: offline while an outage runs, else online once an event came. */
+function heldStatusOf(state: OfflineState): HeldStatus {
+  if (state.lastEventTs === null) return { status: 'unknown' };
+  return { status: state.offlineSince !== null ? 'offline' : 'online', statusSince: state.lastEventTs, session: state.session, connectedAt: state.connectedAt };
 }

@@ -42,11 +42,23 @@ describe('createFleetState', () => {
   it('summarises devices with status, last seen and latest value per metric', () => {
     const fleet = createFleetState({ windowMs: Infinity, maxPerSeries: 100, maxReadings: 1000 });
     fleet.add([{ ...reading('d1', 'temperature', 10, 21.5), unit: 'Cel' }, reading('d1', 'temperature', 20, 22)]);
-    fleet.setStatus('d1', 'online', 5);
-    fleet.setStatus('d1', 'offline', 3); // older news does not override newer
+    fleet.setStatus({ deviceId: 'd1', type: 'online', ts: 5 });
+    fleet.setStatus({ deviceId: 'd1', type: 'offline', ts: 3 }); // older news does not override newer
     expect(fleet.devices()).toEqual([
       { id: 'd1', status: 'online', statusSince: 5, lastSeen: 20, latest: { temperature: { value: 22, ts: 20 } } },
     ]);
+  });
+
+  it('keeps a device online on its new gateway when the old gateway’s takeover offline comes after the new online', () => {
+    const fleet = createFleetState({ windowMs: Infinity, maxPerSeries: 100, maxReadings: 1000 });
+    fleet.setStatus({ deviceId: 'd1', type: 'online', ts: 1000, session: 'gw-a#1', connectedAt: 1000 });
+    fleet.setStatus({ deviceId: 'd1', type: 'online', ts: 5000, session: 'gw-b#1', connectedAt: 5000 });
+    fleet.setStatus({ deviceId: 'd1', type: 'offline', ts: 5003, session: 'gw-a#1', connectedAt: 1000 });
+    expect(fleet.devices()).toEqual([{ id: 'd1', status: 'online', statusSince: 5000, session: 'gw-b#1', connectedAt: 5000, lastSeen: 5000, latest: {} }]);
+
+    // The connection on B ends for real: offline.
+    fleet.setStatus({ deviceId: 'd1', type: 'offline', ts: 9000, session: 'gw-b#1', connectedAt: 5000 });
+    expect(fleet.devices()).toEqual([{ id: 'd1', status: 'offline', statusSince: 9000, session: 'gw-b#1', connectedAt: 5000, lastSeen: 9000, latest: {} }]);
   });
 });
 

@@ -116,6 +116,8 @@ describe('records: round trips', () => {
       expect(decodeEvent(consumed(encodeEvent(e)))).toStrictEqual(e);
     }
     expect(decodeEvent(consumed(encodeEvent(event)))).toStrictEqual(event);
+    const connected: DeviceEvent = { ...event, session: 'gw-a#12', connectedAt: 1_732_492_800_000, gateway: 'gw-a' };
+    expect(decodeEvent(consumed(encodeEvent(connected)))).toStrictEqual(connected);
   });
 
   it('a dead letter, whole or truncated, keeps what the payload held', () => {
@@ -184,8 +186,23 @@ describe('records: what decoders reject', () => {
     expect(decodeEvent(record(value))).toBeUndefined();
   });
 
-  it('a device event is not checked beyond deviceId, type and ts', () => {
+  it('a device event is not checked beyond deviceId, type and ts, and its connection', () => {
     expect(decodeEvent(record('{"deviceId":"d1","type":"rebooted","ts":1}'))).toStrictEqual({ deviceId: 'd1', type: 'rebooted', ts: 1 });
+  });
+
+  it.each([
+    ['a numeric session', { session: 12 }],
+    ['an empty session', { session: '' }],
+    ['a string connectedAt', { connectedAt: '1' }],
+    ['a null connectedAt', { connectedAt: null }],
+    ['a numeric gateway', { gateway: 7 }],
+  ])('a device event with %s keeps the event without that field (it would order status wrong)', (_name, bad) => {
+    const decoded = decodeEvent(record(JSON.stringify({ ...goodEvent, session: 'gw-a#1', connectedAt: 1, gateway: 'gw-a', ...bad })));
+    const field = Object.keys(bad)[0]!;
+    expect(decoded).toBeDefined();
+    expect(field in decoded!).toBe(false);
+    const { [field]: _dropped, ...kept } = { ...goodEvent, session: 'gw-a#1', connectedAt: 1, gateway: 'gw-a' } as Record<string, unknown>;
+    expect(decoded).toStrictEqual(kept);
   });
 
   const goodLetter = { deviceId: 'd1', code: 'INVALID_JSON', reason: 'r', topic: 't', payload: '', receivedAt: 1 };

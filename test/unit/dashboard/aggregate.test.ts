@@ -59,7 +59,7 @@ describe('createLiveAggregator', () => {
     const now = { t: 0 };
     const agg = make(now);
     agg.addReadings([reading('d1', 'temperature', 1, 0)]);
-    agg.setStatus('d2', 'online', 0);
+    agg.setStatus({ deviceId: 'd2', type: 'online', ts: 0 });
     expect(agg.takeFleetChanges().map((r) => r.id).sort()).toEqual(['d1', 'd2']);
     now.t = 1000;
     expect(agg.takeFleetChanges().map((r) => r.id)).toEqual(['d1']); // rate still above zero
@@ -70,9 +70,28 @@ describe('createLiveAggregator', () => {
 
   it('ignores a status older than the one it has', () => {
     const agg = make({ t: 0 });
-    agg.setStatus('d1', 'offline', 200);
-    agg.setStatus('d1', 'online', 100);
+    agg.setStatus({ deviceId: 'd1', type: 'offline', ts: 200 });
+    agg.setStatus({ deviceId: 'd1', type: 'online', ts: 100 });
     expect(agg.row('d1')).toMatchObject({ status: 'offline', statusSince: 200 });
+  });
+
+  it('keeps a device online when the old gateway’s takeover offline comes after the new gateway’s online, and pushes no change for it', () => {
+    const agg = make({ t: 0 });
+    agg.setStatus({ deviceId: 'd1', type: 'online', ts: 1000, session: 'gw-a#1', connectedAt: 1000 });
+    agg.setStatus({ deviceId: 'd1', type: 'online', ts: 5000, session: 'gw-b#1', connectedAt: 5000 });
+    agg.takeFleetChanges();
+    agg.setStatus({ deviceId: 'd1', type: 'offline', ts: 5003, session: 'gw-a#1', connectedAt: 1000 });
+    expect(agg.row('d1')).toMatchObject({ status: 'online', statusSince: 5000, session: 'gw-b#1', connectedAt: 5000, lastSeen: 5000 });
+    expect(agg.takeFleetChanges()).toEqual([]);
+    agg.setStatus({ deviceId: 'd1', type: 'offline', ts: 9000, session: 'gw-b#1', connectedAt: 5000 });
+    expect(agg.takeFleetChanges()).toEqual([expect.objectContaining({ id: 'd1', status: 'offline', statusSince: 9000, session: 'gw-b#1' })]);
+  });
+
+  it('seeds a status with its connection, so a takeover offline arriving after the seed is ordered against it', () => {
+    const agg = make({ t: 0 });
+    agg.seed([{ id: 'd1', status: 'online', statusSince: 5000, session: 'gw-b#1', connectedAt: 5000, lastSeen: 5000, latest: {} }]);
+    agg.setStatus({ deviceId: 'd1', type: 'offline', ts: 5003, session: 'gw-a#1', connectedAt: 1000 });
+    expect(agg.row('d1')).toMatchObject({ status: 'online', statusSince: 5000, session: 'gw-b#1', connectedAt: 5000 });
   });
 
   it('seeds rows from the fleet state without overwriting newer live data', () => {

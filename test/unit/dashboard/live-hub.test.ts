@@ -86,6 +86,20 @@ describe('createLiveHub (throttled push)', () => {
     expect(hub.snapshot().devices).toEqual([expect.objectContaining({ id: 'd1', status: 'offline' })]);
   });
 
+  it('keeps a device online in the fleet frames when the old gateway’s takeover offline follows the new gateway’s online', () => {
+    const t = Date.now();
+    hub.addDeviceEvent({ deviceId: 'd1', type: 'online', reason: 'connected over tcp', ts: t, session: 'gw-a#1', connectedAt: t, gateway: 'gw-a' });
+    hub.addDeviceEvent({ deviceId: 'd1', type: 'online', reason: 'connected over tcp', ts: t + 5000, session: 'gw-b#1', connectedAt: t + 5000, gateway: 'gw-b' });
+    vi.advanceTimersByTime(400);
+    hub.addDeviceEvent({ deviceId: 'd1', type: 'offline', reason: 'takeover', ts: t + 5003, session: 'gw-a#1', connectedAt: t, gateway: 'gw-a' });
+    vi.advanceTimersByTime(400);
+    const fleet = sent.filter((s) => s.event === 'fleet').map((s) => (s.payload as { devices: { status: string; session?: string }[] }).devices);
+    expect(fleet).toEqual([[expect.objectContaining({ status: 'online', session: 'gw-b#1' })]]); // nothing changed with the takeover
+    expect(hub.snapshot().devices).toEqual([expect.objectContaining({ id: 'd1', status: 'online', statusSince: t + 5000, session: 'gw-b#1', connectedAt: t + 5000 })]);
+    // Every event still reaches the rooms (the device view lists them); the page orders them by the same rule.
+    expect(sent.filter((s) => s.event === 'device-event' && s.room === 'fleet')).toHaveLength(3);
+  });
+
   it('sends dead letters with the batch tick, not droppable', () => {
     hub.addDeadLetter({ deviceId: 'd1', code: 'INVALID_JSON', reason: 'bad', topic: 'devices/d1/telemetry', payload: 'e30=', receivedAt: Date.now() });
     vi.advanceTimersByTime(250);

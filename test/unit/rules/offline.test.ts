@@ -47,6 +47,19 @@ describe('evaluateOffline', () => {
     expect(result.transitions).toEqual([]);
   });
 
+  it('orders device events by their connection where the file gives one, as live: a takeover’s late offline is no outage', () => {
+    const gone = [rule({ type: 'offline', after: '1m' }, { id: 'gone' })];
+    const records = [
+      { type: 'online', ts: at(0), session: 'gw-a#1', connectedAt: at(0) },
+      { type: 'online', ts: at(10), session: 'gw-b#1', connectedAt: at(10) },
+      { type: 'offline', reason: 'takeover', ts: at(11), session: 'gw-a#1', connectedAt: at(0) },
+    ];
+    expect(summary(evaluateOffline(gone, DEVICE, records, { until: at(300) }).transitions)).toEqual([]);
+    // Without them, by ts: the takeover's offline is the newest event.
+    const bare = records.map(({ type, ts }) => ({ type, ts }));
+    expect(summary(evaluateOffline(gone, DEVICE, bare, { until: at(300) }).transitions)).toEqual(['gone raised@71=289000']);
+  });
+
   it('names each line that is not a record', () => {
     const text = ['{"metric":"t","value":1,"ts":1}', 'not json', '{"metric":"t"}', '42'].join('\n');
     expect(parseRecords(text, DEVICE).errors).toEqual(['line 2: not JSON', 'line 3: not a reading, device event or dead letter', 'line 4: not a reading, device event or dead letter']);

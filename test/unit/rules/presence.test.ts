@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { brief, briefs, event, reading, rule, run, tick } from './support.js';
+import type { RuleInput } from '../../../rules/conditions/index.js';
+import { at, brief, briefs, DEVICE, engineFor, event, reading, rule, run, tick } from './support.js';
 
 describe('silence condition', () => {
   const silent30s = rule({ type: 'silence', after: '30s' });
@@ -45,4 +46,31 @@ describe('offline condition', () => {
   ])('%s', (_name, inputs, expected) => {
     expect(briefs(offline2m, inputs)).toEqual(expected);
   });
+
+  // A device on gateway A since 0 reconnects through gateway B at 10; A closes its old connection (`takeover`) just
+  // after, so A's offline comes after B's online. Status is ordered by connection (core/device-status.ts).
+  const onA = connected('online', 0, 'gw-a#1', 0);
+  const onB = connected('online', 10, 'gw-b#1', 10);
+  const takeoverA = connected('offline', 10.003, 'gw-a#1', 0);
+  it.each([
+    ['the old connection’s takeover offline after the new online starts no outage', [onA, onB, takeoverA, tick(500)], []],
+    ['the old connection’s offline before the new online: back online in time', [onA, takeoverA, onB, tick(500)], []],
+    ['the new connection going offline for real raises', [onA, onB, takeoverA, connected('offline', 200, 'gw-b#1', 10), tick(321)], ['raised@320=121000']],
+    ['its online repeated after its offline does not clear the outage', [onB, connected('offline', 200, 'gw-b#1', 10), onB, tick(321)], ['raised@320=121000']],
+  ])('%s', (_name, inputs, expected) => {
+    expect(briefs(offline2m, inputs)).toEqual(expected);
+  });
+
+  it('a state restored from before connections were kept orders the next event by ts', () => {
+    const { engine } = run(offline2m, [event('online', 0)]);
+    const [saved] = engine.snapshot(DEVICE);
+    const restored = engineFor([offline2m]);
+    restored.restore(DEVICE, saved!.ruleId, saved!.state);
+    const transitions = [takeoverA, tick(200)].flatMap((input) => restored.apply(input));
+    expect(transitions.map(brief)).toEqual(['raised@130.003=189997']);
+  });
 });
+
+function connected(type: 'online' | 'offline', seconds: number, session: string, connectedAtSeconds: number): RuleInput {
+  return { kind: 'event', event: { deviceId: DEVICE, type, reason: 'test', ts: at(seconds), session, connectedAt: at(connectedAtSeconds) } };
+}
