@@ -17,7 +17,7 @@ export async function startSluice(config: Readonly<Config>, roles: ReadonlySet<R
   const closers = createClosers(logger);
   const running: RunningSluice = { close: () => closers.closeAll() };
   try {
-    const services = await openServices(config, logger, closers);
+    const services = await openServices(config, logger, closers, roles);
     const writer = roles.has('writer') ? await startWriterRole(services) : undefined;
     const rules = roles.has('rules') ? await startRulesRole(services) : undefined;
     if (roles.has('dashboard')) Object.assign(running, await startDashboardRole(services, roles, writer?.writer, rules?.report));

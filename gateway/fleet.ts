@@ -3,6 +3,7 @@ import { decodeEvent } from '../core/records.js';
 import type { RegistryChange, StreamConsumer } from '../core/seams.js';
 import type { GatewayContext } from './context.js';
 import type { ConnectStage } from './connect.js';
+import type { PublishStage } from './publish.js';
 
 export interface FleetFollower {
   start(): Promise<void>;
@@ -19,7 +20,7 @@ export interface FleetFollower {
  * - charges failed logins another gateway checked to this gateway's login budget for the id;
  * and, from the registry, closes the sessions of a device that is removed or disabled.
  */
-export function followFleet(context: GatewayContext, connect: ConnectStage, events: StreamConsumer): FleetFollower {
+export function followFleet(context: GatewayContext, stages: { connect: ConnectStage; publish: PublishStage }, events: StreamConsumer): FleetFollower {
   const { connections, log } = context;
   // Sessions whose own `online` has been read back from the stream: from then on a newer login replaces them.
   const announced = new Set<string>();
@@ -29,6 +30,8 @@ export function followFleet(context: GatewayContext, connect: ConnectStage, even
       if (keep(client)) continue;
       context.closeFor(client, reason, detail);
       client.close();
+      // A removed device's client will not resend: its stamps would only take room from live clients.
+      if (reason === 'removed') stages.publish.forgetResends(client.id);
     }
   }
 
@@ -59,7 +62,7 @@ export function followFleet(context: GatewayContext, connect: ConnectStage, even
             } else if (event.type === 'offline' && event.session && event.gateway === context.gatewayId) {
               announced.delete(event.session);
             } else if (event.type === 'auth-failed' && event.reason === 'bad-credentials' && event.gateway !== context.gatewayId) {
-              connect.chargeElsewhere(event.deviceId, event.count ?? 1);
+              stages.connect.chargeElsewhere(event.deviceId, event.count ?? 1);
             }
           }
         })

@@ -46,7 +46,7 @@ export async function createGateway(options: GatewayOptions, deps: GatewayDeps):
   context.broker = broker;
   publish.install();
   const status = trackStatus(broker, context, { connect, publish });
-  const fleet = followFleet(context, connect, deps.fleetEvents);
+  const fleet = followFleet(context, { connect, publish }, deps.fleetEvents);
   await fleet.start();
   const listeners = createListeners(broker, context, connect.accept);
 

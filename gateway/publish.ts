@@ -25,6 +25,8 @@ export interface PublishStage {
   /** Once aedes is created: telemetry skips aedes' routing. */
   install(): void;
   forget(client: Client): void;
+  /** Drops the receive stamps kept for a client's resends: its device was removed, it will not resend. */
+  forgetResends(clientId: string): void;
   close(): void;
 }
 
@@ -71,6 +73,7 @@ export function createPublishStage(context: GatewayContext): PublishStage {
     forget(client) {
       if (readsPaused.delete(client)) metrics.mqttReadsPaused.set(readsPaused.size);
     },
+    forgetResends: (clientId) => resendStamps.forgetClient(clientId),
     close: () => clearInterval(resumeTimer),
 
     authorizePublish(client, packet, callback) {

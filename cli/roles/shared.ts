@@ -70,7 +70,7 @@ export function influxOptions(config: Readonly<Config>): InfluxStoreOptions {
   return { url: config.INFLUX_URL!, token: config.INFLUX_TOKEN, org: config.INFLUX_ORG, bucket: config.INFLUX_BUCKET };
 }
 
-export async function openServices(config: Readonly<Config>, logger: Logger, closers: Closers): Promise<Services> {
+export async function openServices(config: Readonly<Config>, logger: Logger, closers: Closers, roles: ReadonlySet<Role>): Promise<Services> {
   await mkdir(config.DATA_DIR, { recursive: true });
   const production = config.mode === 'production';
   if (!production) {
@@ -85,9 +85,12 @@ export async function openServices(config: Readonly<Config>, logger: Logger, clo
   const store: ReadingStore = memoryStore ?? createInfluxStore(influxOptions(config));
   closers.add('store', () => store.close());
 
+  // Only the roles that read or write the store depend on it: a gateway stays ready (and behind a load balancer,
+  // in rotation) through a store outage, which Kafka absorbs.
+  const usesStore = roles.has('writer') || roles.has('dashboard');
   const readiness: ReadinessCheck[] = [
     { name: production ? 'kafka' : 'embedded-queue', check: () => bus.ping() },
-    { name: production ? 'store' : 'memory-store', check: () => store.ping() },
+    ...(usesStore ? [{ name: production ? 'store' : 'memory-store', check: () => store.ping() }] : []),
   ];
   return { config, logger, metrics: createMetrics(), production, kafka, bus, store, ...(memoryStore ? { memoryStore } : {}), readiness, closers };
 }

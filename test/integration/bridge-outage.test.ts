@@ -18,12 +18,16 @@ describe('Kafka outage under a steady QoS 1 stream', () => {
   let kafka: PrivateKafka;
   let sluice: SluiceProcess;
   const devices = Array.from({ length: 5 }, (_, i) => `out-${runId}-${i}`);
+  /** Registered, but first logs in while Kafka is down. */
+  const latecomer = `late-${runId}`;
+  let latecomerSecret: string;
   const prefix = `bo${runId}`;
 
   beforeAll(async () => {
     kafka = await startPrivateKafka({ nodes: 1 });
     const dataDir = await tempDataDir();
-    const secrets = await addDevices(dataDir, devices);
+    const secrets = await addDevices(dataDir, [...devices, latecomer]);
+    latecomerSecret = secrets[latecomer]!;
     sluice = await startSluiceProcess({
       DATA_DIR: dataDir,
       KAFKA_BROKERS: kafka.brokers,
@@ -82,7 +86,20 @@ describe('Kafka outage under a steady QoS 1 stream', () => {
     expect((await fetch(`http://127.0.0.1:${sluice.dashboardPort}/healthz`)).status).toBe(200);
     expect(sluice.child.exitCode).toBeNull();
 
+    // The gateway cannot reach Kafka (docs/contracts.md §4, "One fleet"): it still admits the devices of the registry
+    // as it last read it, after checking their secrets, and still refuses every id it cannot verify; what they send
+    // is acknowledged only once it is in Kafka.
+    const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${sluice.mqttPort}`, { username: latecomer, password: latecomerSecret, clientId: latecomer, keepalive: 120, reconnectPeriod: 500 });
+    await expect(mqtt.connectAsync(`mqtt://127.0.0.1:${sluice.mqttPort}`, { username: latecomer, password: 'wrong', clientId: `${latecomer}-x`, reconnectPeriod: 0 })).rejects.toMatchObject({ code: 4 });
+    await expect(mqtt.connectAsync(`mqtt://127.0.0.1:${sluice.mqttPort}`, { username: `never-${runId}`, password: 'any', reconnectPeriod: 0 })).rejects.toMatchObject({ code: 4 });
+    let lateAcked = false;
+    const lateAck = late.publishAsync(`devices/${latecomer}/telemetry`, JSON.stringify({ seq: -1 }), { qos: 1 }).then(() => (lateAcked = true));
+    await expect.poll(() => sluice.logs.some((l) => l.msg === 'queue not accepting records; holding acknowledgements and retrying'), { timeout: 10_000 }).toBe(true);
+    expect(lateAcked).toBe(false);
+
     await kafka.start();
+    await lateAck;
+    await late.endAsync();
     await expect.poll(readyz, { timeout: 60_000 }).toBe(200);
     publishing = false;
     await Promise.all(loops);

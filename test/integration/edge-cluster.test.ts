@@ -182,3 +182,20 @@ describe('two gateways, one fleet (real Kafka, a DATA_DIR each)', () => {
     console.info(`shared login throttle: B refused ${Date.now() - spentAt} ms after A's budget was spent, after ${onB.filter((code) => code === 4).length} checked guess(es) of its own (budget ${BUDGET} per gateway)`);
   });
 });
+
+describe('a gateway behind a load balancer', () => {
+  it('stays ready through a store outage: only the roles that use the store check it', async () => {
+    // A store nobody answers on: the gateway does not use it, Kafka holds the readings for the writers.
+    const gateway = await startSluiceProcess({ ...cluster, INFLUX_URL: 'http://127.0.0.1:9', DATA_DIR: await tempDataDir() }, { args: ['--roles', 'gateway,bridge'] });
+    try {
+      const readyz = async () => {
+        const response = await fetch(`http://127.0.0.1:${gateway.dashboardPort}/readyz`);
+        return { status: response.status, body: (await response.json()) as { checks: Record<string, boolean> } };
+      };
+      await expect.poll(async () => (await readyz()).status, { timeout: 10_000 }).toBe(200);
+      expect(Object.keys((await readyz()).body.checks).sort()).toEqual(['kafka', 'mqtt', 'registry']);
+    } finally {
+      await gateway.stop();
+    }
+  });
+});
