@@ -64,6 +64,31 @@ describe('the Kafka registry topic', () => {
     }
   });
 
+  it('a tombstone for a device nobody registered changes nothing and tells no one', async () => {
+    const prefix = newPrefix();
+    const bus = busFor(prefix);
+    const registry = createDeviceRegistry(tableRegistryBacking(bus.openTable('devices')));
+    try {
+      await registry.open();
+      const [created] = await registry.add(['known-1']);
+      const changes: unknown[] = [];
+      registry.onChange((change) => changes.push(change));
+      await bus.openTable('devices').write([{ key: 'never-registered', value: null }]);
+      // A later registration in the same (single-partition) topic marks when the tombstone has been read.
+      const other = createDeviceRegistry(tableRegistryBacking(busFor(prefix).openTable('devices')));
+      await other.open();
+      await other.add(['marker-1']);
+      await expect.poll(() => registry.get('marker-1') !== undefined, { timeout: 5000 }).toBe(true);
+      expect(changes).toEqual([]);
+      expect(await registry.verify('known-1', created!.secret)).toBe(true);
+      expect(registry.health().ready).toBe(true);
+      await other.close();
+    } finally {
+      await registry.close();
+      await bus.close();
+    }
+  });
+
   it('a topic that is not compacted is used, and readiness says why it must be fixed', async () => {
     const prefix = newPrefix();
     const kafka = new Kafka({ clientId: 'registry-test', brokers: kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
