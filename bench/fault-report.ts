@@ -10,9 +10,13 @@ const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 
 export interface FaultReport {
   spec: string;
   kind: FaultKind;
-  /** "broker 2", "all 3 brokers", "store", "writer", "gateway". */
+  /** "broker 2", "all 3 brokers", "store", "writer", "gateway" ("gateway 1" with --gateways). */
   target: string;
   broker: number | null;
+  /** Gateway faults: the index of the gateway process hit. */
+  gateway: number | null;
+  /** With --gateways N > 1: the device connections the balancer had open to that gateway when it was hit. */
+  heldConnections: number | null;
   /** Telemetry partitions the broker led when it was hit, of `partitions`. */
   ledPartitions: number | null;
   partitions: number | null;
@@ -34,7 +38,10 @@ export interface FaultReport {
   minPct: number;
   /** Connections the devices saw dropped from the fault until ingest was back (or the end of the load). */
   disconnects: number;
-  /** When as many devices had reconnected as had been dropped since the fault (null: none dropped, or not all back). */
+  /**
+   * When as many devices had reconnected as had been dropped since the fault (null: none dropped, or not all back);
+   * not before the fault was lifted, unless other gateways were running to take the devices meanwhile.
+   */
   reconnectedAtS: number | null;
   /** After liftedAt, when the sampled devices' newest stored points were again as fresh as before the first fault. */
   storeCaughtUpS: number | null;
@@ -44,7 +51,7 @@ export interface FaultReport {
 /** One fault's report: what was applied, and what it did to ingest and to the store. */
 export function reportFault(
   fault: AppliedFault,
-  load: LoadResult,
+  load: Pick<LoadResult, 'ackedSeries' | 'dueSeries' | 'disconnectSeries' | 'reconnectSeries' | 'seriesBucketMs'>,
   context: { offeredPerSec: number; loadEndMs: number; loadStartAt: number; warmupMs: number; firstFaultAtMs: number; polls: { at: number; stalenessMs: number | null }[]; intervalMs: number },
 ): FaultReport {
   const s = (ms: number | null): number | null => (ms === null ? null : round(ms / 1000));
@@ -62,10 +69,12 @@ export function reportFault(
     for (let i = from; i < to && i < load.disconnectSeries.length; i++) disconnects += load.disconnectSeries[i]!;
     let dropped = 0;
     let reconnected = 0;
+    // With other gateways running, devices come back (to them) before the killed one is restarted.
+    const backFromMs = fault.othersRunning !== null && fault.othersRunning > 0 ? fault.appliedAtMs : (fault.liftedAtMs ?? fault.appliedAtMs);
     for (let i = from; i < Math.max(load.disconnectSeries.length, load.reconnectSeries.length); i++) {
       dropped += i < to ? (load.disconnectSeries[i] ?? 0) : 0;
       reconnected += load.reconnectSeries[i] ?? 0;
-      if (dropped > 0 && reconnected >= dropped && i >= Math.floor((fault.liftedAtMs ?? fault.appliedAtMs) / load.seriesBucketMs)) {
+      if (dropped > 0 && reconnected >= dropped && i >= Math.floor(backFromMs / load.seriesBucketMs)) {
         reconnectedAtMs = (i + 1) * load.seriesBucketMs;
         break;
       }
@@ -80,6 +89,8 @@ export function reportFault(
     kind: fault.spec.kind,
     target: fault.target,
     broker: fault.broker,
+    gateway: fault.gateway,
+    heldConnections: fault.heldConnections,
     ledPartitions: fault.ledPartitions,
     partitions: fault.partitions,
     atS: fault.spec.atS,
@@ -101,11 +112,18 @@ export function reportFault(
 
 export function describeFault(fault: FaultReport, loadEndS: number): string {
   const at = (value: number | null): string => (value === null ? 'never' : `+${value.toFixed(1)} s`);
-  const hit = fault.ledPartitions === null ? fault.target : `${fault.target} (led ${fault.ledPartitions} of ${fault.partitions} partitions)`;
+  const hit = describeHit(fault, 'long');
   const dip = fault.dipStartS === null ? 'ingest never below 95 % of offered' : `ingest below 95 % from ${at(fault.dipStartS)} (min ${fault.minPerSec}/s, ${fault.minPct} %), back ${at(fault.backAtS)}${fault.dipS === null ? '' : ` after ${fault.dipS} s`}`;
   const recovery =
     fault.recoveryS !== null ? `recovery ${fault.recoveryS} s` : fault.liftedAtS === null ? 'never lifted' : fault.liftedAtS >= loadEndS ? 'lifted after the load ended: recovery not measured' : 'not back at rate before the load ended';
   const store = fault.storeCaughtUpS === null ? '' : `; store caught up ${fault.storeCaughtUpS} s after`;
   const devices = fault.disconnects === 0 ? 'no device disconnected' : `${fault.disconnects} disconnects, every device back ${at(fault.reconnectedAtS)}`;
   return `${fault.spec}: ${hit}, applied ${at(fault.appliedAtS)}, lifted ${at(fault.liftedAtS)}; ${dip}; ${recovery}; ${devices}${store}${fault.error ? `; ${fault.error}` : ''}`;
+}
+
+/** What a fault hit, with the share of the load it carried: "broker 2 (led 3 of 6 partitions)", "gateway 1 (held 500 device connections)". */
+export function describeHit(fault: Pick<FaultReport, 'target' | 'ledPartitions' | 'partitions' | 'heldConnections'>, style: 'long' | 'short'): string {
+  if (fault.ledPartitions !== null) return style === 'long' ? `${fault.target} (led ${fault.ledPartitions} of ${fault.partitions} partitions)` : `${fault.target} (led ${fault.ledPartitions}/${fault.partitions})`;
+  if (fault.heldConnections !== null) return `${fault.target} (held ${fault.heldConnections} device connections)`;
+  return fault.target;
 }

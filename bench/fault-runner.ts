@@ -2,11 +2,12 @@
  * Applies the faults of a bench run (./faults.ts) at their second of the load, and lifts them: stops or kills
  * Kafka brokers of the bench's own cluster, the bench's store, the writer or the gateway process, and starts
  * them again. Every step is logged as it happens ("+20.0 s broker-kill: killed broker 2 …") and recorded with
- * its times, for the report. Faults on the same component run one after another; others run side by side.
+ * its times, for the report. Faults on the same target (a component, or one gateway of several) run one after
+ * another; others run side by side.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PrivateKafka } from '../scripts/kafka-cluster.js';
-import { faultComponent, type FaultComponent, type FaultSpec } from './faults.js';
+import { faultComponent, faultTarget, type FaultSpec } from './faults.js';
 import type { Restartable } from './processes.js';
 
 export interface FaultTargets {
@@ -16,15 +17,24 @@ export interface FaultTargets {
   telemetryTopic: string;
   store?: Restartable;
   writer?: Restartable;
-  gateway: Restartable;
+  /** The gateway processes, by index (one without --gateways). */
+  gateways: readonly Restartable[];
+  /** Device connections open to each gateway now, when a balancer spreads them (--gateways N > 1). */
+  gatewayConnections?: () => number[];
 }
 
 /** What happened to one fault; times in ms from the start of the load. */
 export interface AppliedFault {
   spec: FaultSpec;
-  /** What it hit, in words: "broker 2", "all 3 brokers", "store", "writer", "gateway". */
+  /** What it hit, in words: "broker 2", "all 3 brokers", "store", "writer", "gateway" ("gateway 1" with --gateways). */
   target: string;
   broker: number | null;
+  /** Gateway faults: the index of the gateway process hit. */
+  gateway: number | null;
+  /** With a balancer: the device connections open to that gateway when it was hit. */
+  heldConnections: number | null;
+  /** Gateway faults: how many other gateway processes were running when it was hit (its devices reconnect to them). */
+  othersRunning: number | null;
   /** Telemetry partitions the broker led when it was hit, and how many there are. */
   ledPartitions: number | null;
   partitions: number | null;
@@ -53,10 +63,22 @@ export function scheduleFaults(faults: readonly FaultSpec[], startAt: number, ta
     const wait = startAt + atS * 1000 - Date.now();
     if (wait > 0) await sleep(wait, undefined, { signal: abort.signal });
   };
-  const chains = new Map<FaultComponent, Promise<unknown>>();
+  const chains = new Map<string, Promise<unknown>>();
 
   async function apply(fault: FaultSpec): Promise<AppliedFault> {
-    const record: AppliedFault = { spec: fault, target: faultComponent(fault.kind), broker: null, ledPartitions: null, partitions: null, appliedAtMs: null, downAtMs: null, liftedAtMs: null };
+    const record: AppliedFault = {
+      spec: fault,
+      target: faultComponent(fault.kind),
+      broker: null,
+      gateway: null,
+      heldConnections: null,
+      othersRunning: null,
+      ledPartitions: null,
+      partitions: null,
+      appliedAtMs: null,
+      downAtMs: null,
+      liftedAtMs: null,
+    };
     const say = (what: string): void => log(`${seconds(since())} ${fault.kind}: ${what}`);
     try {
       await until(fault.atS);
@@ -113,22 +135,43 @@ export function scheduleFaults(faults: readonly FaultSpec[], startAt: number, ta
         }
         default: {
           const component = faultComponent(fault.kind) as 'store' | 'writer' | 'gateway';
-          const target = targets[component];
-          if (!target) throw new Error(`no ${component} to ${fault.kind === 'store-down' ? 'stop' : 'kill'}`);
           const signal = fault.kind === 'store-down' || fault.kind === 'gateway-restart' ? 'SIGTERM' : 'SIGKILL';
-          const name = component === 'gateway' ? 'gateway process' : component === 'writer' ? 'writer process' : 'store';
-          record.target = component;
+          let target: Restartable | undefined;
+          let name: string;
+          let held = '';
+          if (component === 'gateway') {
+            const index = fault.gateway ?? 0;
+            const several = targets.gateways.length > 1;
+            target = targets.gateways[index];
+            if (!target) throw new Error(`no gateway ${index} to ${signal === 'SIGKILL' ? 'kill' : 'stop'} (${targets.gateways.length} gateways)`);
+            record.gateway = index;
+            record.othersRunning = targets.gateways.filter((other, i) => i !== index && other.running).length;
+            // One gateway of several: say which, and how many devices it held (they move to the others).
+            record.target = several ? `gateway ${index}` : 'gateway';
+            name = several ? `gateway process ${index} (of ${targets.gateways.length})` : 'gateway process';
+            const connections = targets.gatewayConnections?.();
+            if (connections) {
+              record.heldConnections = connections[index] ?? 0;
+              held = ` (it held ${record.heldConnections} of ${connections.reduce((a, b) => a + b, 0)} device connections; ${record.othersRunning} other gateway${record.othersRunning === 1 ? '' : 's'} running)`;
+            }
+          } else {
+            target = targets[component];
+            if (!target) throw new Error(`no ${component} to ${fault.kind === 'store-down' ? 'stop' : 'kill'}`);
+            record.target = component;
+            name = component === 'writer' ? 'writer process' : 'store';
+          }
+          const the = component === 'gateway' && record.target !== 'gateway' ? '' : 'the ';
           record.appliedAtMs = since();
-          say(`${signal === 'SIGKILL' ? 'killing (SIGKILL)' : 'stopping (SIGTERM)'} the ${name}`);
+          say(`${signal === 'SIGKILL' ? 'killing (SIGKILL)' : 'stopping (SIGTERM)'} ${the}${name}${held}`);
           await target.halt(signal);
           record.downAtMs = since();
-          say(`the ${name} is down${record.downAtMs - record.appliedAtMs > 500 ? ` (exited after ${((record.downAtMs - record.appliedAtMs) / 1000).toFixed(1)} s)` : ''}`);
+          say(`${the}${name} is down${record.downAtMs - record.appliedAtMs > 500 ? ` (exited after ${((record.downAtMs - record.appliedAtMs) / 1000).toFixed(1)} s)` : ''}`);
           await until(fault.atS + fault.forS);
           const restartAt = since();
-          say(`starting the ${name} again${component === 'store' ? ' (same port, same data)' : ' (same ports)'}`);
+          say(`starting ${the}${name} again${component === 'store' ? ' (same port, same data)' : ' (same ports)'}`);
           await target.resume();
           record.liftedAtMs = since();
-          say(`the ${name} is back (${component === 'store' ? 'serving' : 'listening'} after ${((record.liftedAtMs - restartAt) / 1000).toFixed(1)} s)`);
+          say(`${the}${name} is back (${component === 'store' ? 'serving' : 'listening'} after ${((record.liftedAtMs - restartAt) / 1000).toFixed(1)} s)`);
         }
       }
     } catch (error) {
@@ -144,9 +187,10 @@ export function scheduleFaults(faults: readonly FaultSpec[], startAt: number, ta
 
   const done = Promise.all(
     [...faults].sort((a, b) => a.atS - b.atS).map((fault) => {
-      const component = faultComponent(fault.kind);
-      const run = (chains.get(component) ?? Promise.resolve()).then(() => apply(fault));
-      chains.set(component, run);
+      // Faults on the same target run one after another (two gateways may be hit side by side).
+      const target = faultTarget(fault);
+      const run = (chains.get(target) ?? Promise.resolve()).then(() => apply(fault));
+      chains.set(target, run);
       return run;
     }),
   );

@@ -1,8 +1,20 @@
 import Table from 'cli-table3';
-import type { BenchReport } from './run.js';
+import { describeHit } from './fault-report.js';
+import type { BenchReport, GatewayFigures } from './run.js';
 
 const n = (value: number | null | undefined, digits = 0): string =>
   value === null || value === undefined ? 'n/a' : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** Each gateway of several, one line each: its devices, connections, memory and CPU. */
+export function describeGateways(gateways: readonly GatewayFigures[]): string {
+  return gateways
+    .map(
+      (g) =>
+        `#${g.index}: ${n(g.connectedAtStart)} devices at the start, ${n(g.connections)} connections in all${g.failedConnects > 0 ? ` (${n(g.failedConnects)} failed connects handed to another gateway)` : ''}; ` +
+        `RSS ${n(g.rssMiB)} MiB (peak ${n(g.rssPeakMiB)}); CPU ${n(g.cpuPerMessageUs)} µs per message${g.restarts > 0 ? `; restarted ${g.restarts}×` : ''}`,
+    )
+    .join('\n');
+}
 
 /** The human table of one bench run. */
 export function formatReport(report: BenchReport): string {
@@ -18,8 +30,9 @@ export function formatReport(report: BenchReport): string {
     ['ack p50 / p99 (ms)', `${n(l.ackP50, 1)} / ${n(l.ackP99, 1)}`, `p99 ≤ 50 ms; max ${n(report.ackMaxMs, 0)}`],
     ['live push p50 / p99 (ms)', `${n(l.livePushP50)} / ${n(l.livePushP99)}`, 'p99 ≤ 250 ms'],
     ['stored p50 / p99 (ms)', `${n(l.storedP50)} / ${n(l.storedP99)}`, 'p99 ≤ 2,000 ms'],
-    ['gateway RSS (MiB)', `${n(report.gatewayRssMiB)} (peak ${n(report.gatewayRssPeakMiB)})`, 'after the load'],
+    ['gateway RSS (MiB)', `${n(report.gatewayRssMiB)} (peak ${n(report.gatewayRssPeakMiB)})`, report.gateways > 1 ? `after the load; the largest of the ${report.gateways} gateways` : 'after the load'],
   );
+  if (report.perGateway) table.push(['gateways', `${report.gateways} behind the bench's TCP balancer`, describeGateways(report.perGateway)]);
   if (report.disconnects > 0 || report.faults.length > 0) {
     table.push([
       'device disconnects / resent',
@@ -29,7 +42,7 @@ export function formatReport(report: BenchReport): string {
   }
   for (const fault of report.faults) {
     const at = (value: number | null): string => (value === null ? 'never' : `+${value.toFixed(1)} s`);
-    const hit = fault.ledPartitions === null ? fault.target : `${fault.target} (led ${fault.ledPartitions}/${fault.partitions})`;
+    const hit = describeHit(fault, 'short');
     const dip = fault.dipStartS === null ? 'ingest never below 95 %' : `ingest min ${n(fault.minPerSec)}/s (${fault.minPct} %), below 95 % for ${fault.dipS === null ? 'the rest of the load' : `${fault.dipS} s`}`;
     table.push([
       `fault ${fault.spec}`,

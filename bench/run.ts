@@ -7,6 +7,10 @@
  * With `--kafka-nodes` it starts a Kafka cluster of its own (and destroys it afterwards, on errors and Ctrl-C
  * too), and with `--fault` it stops, kills and restarts brokers, the store, the writer or the gateway during the
  * load (./faults.ts, ./fault-runner.ts) and reports what each did to ingest (./recovery.ts).
+ *
+ * With `--gateways N` (N > 1) it runs N gateway+bridge processes behind a TCP balancer of its own
+ * (scripts/tcp-balancer.ts, least connections), as a deployment runs them behind a load balancer; the devices connect
+ * to the balancer, and a gateway fault hits one of the gateways while the others take its devices.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -29,6 +33,7 @@ import { scheduleFaults, type AppliedFault, type FaultSchedule } from './fault-r
 import { describeFault, reportFault, type FaultReport } from './fault-report.js';
 import { rebucket } from './recovery.js';
 import type { PrivateKafka } from '../scripts/kafka-cluster.js';
+import { startTcpBalancer, type TcpBalancer, type UpstreamCounts } from '../scripts/tcp-balancer.js';
 import { countPoints } from './store.js';
 import { benchDeviceId } from './payload.js';
 import { connectLive, LATENCY_SAMPLE_DEVICES, sampleStoreLatency, storedValues, type LiveMeter, type StoreSampler } from './meters.js';
@@ -68,6 +73,11 @@ export interface BenchOptions {
   sluiceEnv: Record<string, string>;
   /** Gateway+bridge, writer and dashboard as three processes (as in production) instead of one. */
   splitRoles?: boolean;
+  /**
+   * Gateway+bridge processes (default 1). More than one runs the roles split (as `splitRoles`), with the bench's TCP
+   * balancer in front of the gateways; the devices connect to it.
+   */
+  gateways?: number;
   /** Ten rules active (bench/rules.ts), the rules role in a process of its own: its CPU and alert latency are reported. */
   rules?: boolean;
   storeWaitS: number;
@@ -90,8 +100,13 @@ export interface BenchReport extends Omit<DeviceCounts, 'sent' | 'acked'> {
   duplicatesKept: number | null;
   ingestPerSec: number;
   latencyMs: { ackP50: number; ackP99: number; livePushP50: number | null; livePushP99: number | null; storedP50: number | null; storedP99: number | null };
+  /** The gateway process's RSS after the load; with several gateways, the largest of theirs (each is in `perGateway`). */
   gatewayRssMiB: number | null;
   // Beyond the first figures every bench reports (each field: docs/contracts.md §13):
+  /** Gateway+bridge processes; with more than one, the devices reached them through the bench's TCP balancer. */
+  gateways: number;
+  /** With more than one gateway: each one's share of the connections and what it cost. */
+  perGateway?: GatewayFigures[];
   offeredPerSec: number;
   ratePerDevice: number;
   payloadBytes: number;
@@ -121,8 +136,26 @@ export interface BenchReport extends Omit<DeviceCounts, 'sent' | 'acked'> {
   startedAt: string;
 }
 
+/** One gateway process of several (--gateways): its share of the devices, its memory and its CPU. */
+export interface GatewayFigures {
+  index: number;
+  /** Device connections the balancer had open to it when the load began. */
+  connectedAtStart: number;
+  /** Device connections the balancer handed it over the run, reconnects included. */
+  connections: number;
+  /** Connects to it that failed (while it was down); the balancer handed each to another gateway. */
+  failedConnects: number;
+  rssMiB: number | null;
+  rssPeakMiB: number | null;
+  /** Its CPU over the load per acknowledged message of the whole load (the gateways' figures add up), as in `cpu`. */
+  cpuPerMessageUs: number | null;
+  restarts: number;
+}
+
 const MiB = 1024 * 1024;
 const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 10 ** digits;
+/** Bytes as MiB (one decimal); null when not measured. */
+const mib = (bytes: number | undefined): number | null => (bytes === undefined || bytes <= 0 ? null : round(bytes / MiB));
 
 /** What a run started, ended in order once (also when the run fails or is interrupted). */
 class Cleanups {
@@ -250,7 +283,7 @@ async function startBackends(options: BenchOptions, run: RunPlan, cleanups: Clea
   return { kafkaBrokers, ...(cluster ? { cluster } : {}), storeUrl, ...(store ? { store } : {}) };
 }
 
-/** The devices (load and idle ones, and with --rules the probe) in a device registry of the run's own. */
+/** The devices (load and idle ones, and with --rules the probe) in a device registry of the run's own, one secret for all. */
 interface RegisteredDevices {
   dataDir: string;
   /** Load devices first, then the idle ones. */
@@ -283,15 +316,29 @@ async function registerDevices(options: BenchOptions, run: RunPlan, backends: Ba
 interface SluiceProcesses {
   /** The dashboard's token, for the live meter and the stage scrape. */
   token: string;
+  /** The measured process: the one Sluice process, or the first gateway (+bridge). */
   sluice: SluiceRole;
+  /** Every gateway (+bridge) process, `sluice` first; one without --gateways. */
+  gateways: SluiceRole[];
+  /** With several gateways: the TCP balancer in front of them. */
+  balancer?: TcpBalancer;
+  /** Where the devices connect: the balancer, or the one gateway. */
+  edgePort: number;
   /** With --split-roles: the writer, then the dashboard. */
   helpers: SluiceRole[];
   rulesRole?: SluiceRole;
   rulesProbe?: RulesProbe;
   dashboardPort: number;
-  /** The measured process's highest RSS so far (sampled every second), in bytes. */
-  rssPeak(): number;
+  /** Each gateway process's highest RSS so far (sampled every second), in bytes. */
+  rssPeaks(): number[];
 }
+
+const gatewayCount = (options: BenchOptions): number => Math.max(1, options.gateways ?? 1);
+/** Roles split into processes: asked for, or implied by several gateways. */
+const rolesSplit = (options: BenchOptions): boolean => options.splitRoles === true || gatewayCount(options) > 1;
+/** A gateway process's name in the CPU figures: `sluice` (all roles), `gateway+bridge`, or `gateway+bridge#i` of several. */
+const gatewayProcessName = (options: BenchOptions, index: number): string =>
+  gatewayCount(options) > 1 ? `gateway+bridge#${index}` : rolesSplit(options) ? 'gateway+bridge' : 'sluice';
 
 type RulesProbe = Awaited<ReturnType<typeof startRulesProbe>>;
 
@@ -312,9 +359,35 @@ async function startProcesses(options: BenchOptions, run: RunPlan, backends: Bac
     ...options.sluiceEnv,
   };
   // Split: the measured gateway process runs gateway+bridge; writer and dashboard run beside it.
-  const mainRoles = options.splitRoles ? ['--roles', 'gateway,bridge'] : options.rules ? ['--roles', 'gateway,bridge,writer,dashboard'] : [];
+  const split = rolesSplit(options);
+  const mainRoles = split ? ['--roles', 'gateway,bridge'] : options.rules ? ['--roles', 'gateway,bridge,writer,dashboard'] : [];
   const sluice: SluiceRole = await startSluiceRole(sluiceEnv, options.sluiceNodeArgs, mainRoles);
   cleanups.first(sluice.stop);
+  const gateways = [sluice];
+  // The first gateway created the topics; the others start side by side.
+  // Each with a DATA_DIR of its own, as on machines of their own: they share the registry through Kafka ({prefix}.devices).
+  const others = await Promise.allSettled(
+    Array.from({ length: gatewayCount(options) - 1 }, async () => {
+      const ownDir = await mkdtemp(join(tmpdir(), 'sluice-bench-gateway-'));
+      cleanups.last(() => rm(ownDir, { recursive: true, force: true }));
+      return startSluiceRole({ ...sluiceEnv, DATA_DIR: ownDir }, options.sluiceNodeArgs, mainRoles);
+    }),
+  );
+  for (const started of others) if (started.status === 'fulfilled') cleanups.first(started.value.stop);
+  for (const started of others) {
+    if (started.status === 'rejected') throw started.reason;
+    gateways.push(started.value);
+  }
+  let balancer: TcpBalancer | undefined;
+  if (gateways.length > 1) {
+    const started = await startTcpBalancer({ upstreams: gateways.map((gateway) => ({ host: '127.0.0.1', port: gateway.mqttPort })) });
+    balancer = started;
+    cleanups.first(() => started.close());
+    notes.push(
+      `gateways: ${gateways.length} gateway+bridge processes, a DATA_DIR each, sharing the device registry in Kafka ({prefix}.devices), behind the bench's TCP balancer (scripts/tcp-balancer.ts: least connections, a refused connect handed to the next gateway; in the bench process, so its CPU is in "bench"); the devices connect to it`,
+    );
+  }
+  const edgePort = balancer?.port ?? sluice.mqttPort;
   const helpers: SluiceRole[] = [];
   let rulesRole: SluiceRole | undefined;
   let rulesProbe: RulesProbe | undefined;
@@ -323,26 +396,43 @@ async function startProcesses(options: BenchOptions, run: RunPlan, backends: Bac
     rulesRole = started;
     cleanups.first(started.stop);
     const kafka = kafkaConnectionFrom(loadConfig({ ...sluiceEnv }, { kafkaNeedsStore: false }));
-    rulesProbe = await startRulesProbe({ url: `mqtt://127.0.0.1:${sluice.mqttPort}`, secret, kafka, rateHz: 10 });
+    rulesProbe = await startRulesProbe({ url: `mqtt://127.0.0.1:${edgePort}`, secret, kafka, rateHz: 10 });
     notes.push(`rules: 10 rules (bench/rules.ts) in a process of their own; alert latency = probe reading published (its ts) → its alert transition read from ${prefix}.alerts, ${10} probe readings a second`);
   }
-  if (options.splitRoles) {
+  if (split) {
     for (const roles of ['writer', 'dashboard']) {
       const helper = await startSluiceRole(sluiceEnv, [], ['--roles', roles]);
       helpers.push(helper);
       cleanups.first(helper.stop);
     }
-    notes.push('roles split: gateway+bridge, writer and dashboard in three processes; gateway RSS is the gateway+bridge process');
+    notes.push(
+      gateways.length > 1
+        ? `roles split: ${gateways.length} gateway+bridge processes, a writer and a dashboard; gateway RSS is the largest gateway+bridge process's (perGateway has each)`
+        : 'roles split: gateway+bridge, writer and dashboard in three processes; gateway RSS is the gateway+bridge process',
+    );
   }
-  const dashboardPort = options.splitRoles ? helpers[1]!.dashboardPort : sluice.dashboardPort;
-  let rssPeak = 0;
+  const dashboardPort = split ? helpers[1]!.dashboardPort : sluice.dashboardPort;
+  const rssPeaks = gateways.map(() => 0);
   const rssTimer = setInterval(() => {
-    void sluice.rssBytes().then((rss) => {
-      if (rss !== undefined) rssPeak = Math.max(rssPeak, rss);
+    gateways.forEach((gateway, i) => {
+      void gateway.rssBytes().then((rss) => {
+        if (rss !== undefined) rssPeaks[i] = Math.max(rssPeaks[i]!, rss);
+      });
     });
   }, 1000);
   cleanups.first(async () => clearInterval(rssTimer));
-  return { token, sluice, helpers, ...(rulesRole ? { rulesRole } : {}), ...(rulesProbe ? { rulesProbe } : {}), dashboardPort, rssPeak: () => rssPeak };
+  return {
+    token,
+    sluice,
+    gateways,
+    ...(balancer ? { balancer } : {}),
+    edgePort,
+    helpers,
+    ...(rulesRole ? { rulesRole } : {}),
+    ...(rulesProbe ? { rulesProbe } : {}),
+    dashboardPort,
+    rssPeaks: () => [...rssPeaks],
+  };
 }
 
 /** Live push and store latency, measured on the same sampled devices. */
@@ -368,7 +458,11 @@ interface LoadRun {
   /** When the devices were connected and the load began (epoch ms). */
   loadStartAt: number;
   connectedDevices: number;
-  rssAfterLoad: number | undefined;
+  /** Each gateway's RSS after the load, `sluice` first. */
+  rssAfterLoad: (number | undefined)[];
+  /** With a balancer: its figures per gateway when the load began, and after it. */
+  balancerAtStart: UpstreamCounts[] | undefined;
+  balancerAtEnd: UpstreamCounts[] | undefined;
   probed: Awaited<ReturnType<RulesProbe['stop']>> | undefined;
   cpu: CpuReport | undefined;
   applied: AppliedFault[];
@@ -388,12 +482,12 @@ async function driveLoad(
   const { runId, prefix, messagesPerDevice, warmupMs, faults, notes } = run;
   const { cluster, store } = backends;
   const { ids, secret } = devices;
-  const { sluice, helpers, rulesRole, rulesProbe } = processes;
+  const { gateways, balancer, edgePort, helpers, rulesRole, rulesProbe } = processes;
   const { live, storeSampler } = meters;
-  log(`connecting ${options.devices} devices (${options.workers} load worker(s))`);
+  log(`connecting ${options.devices} devices (${options.workers} load worker(s))${balancer ? ` through the balancer to ${gateways.length} gateways` : ''}`);
   const loadDevices = ids.slice(0, options.devices).map((id, index) => ({ index, id, secret }));
   const cpuProbes: CpuProbe[] = [
-    { name: options.splitRoles ? 'gateway+bridge' : 'sluice', seconds: () => sluice.cpuSeconds() },
+    ...gateways.map((gateway, i) => ({ name: gatewayProcessName(options, i), seconds: () => gateway.cpuSeconds() })),
     ...helpers.map((helper, i) => ({ name: i === 0 ? 'writer' : 'dashboard', seconds: () => helper.cpuSeconds() })),
     ...(rulesRole ? [{ name: 'rules', seconds: () => rulesRole.cpuSeconds() }] : []),
     ...(store ? [{ name: 'store', seconds: () => store.cpuSeconds() }] : []),
@@ -403,9 +497,10 @@ async function driveLoad(
   let schedule: FaultSchedule | undefined;
   let loadStartAt = 0;
   let connectedDevices = options.devices;
+  let balancerAtStart: UpstreamCounts[] | undefined;
   const load = await runLoad({
     host: '127.0.0.1',
-    port: sluice.mqttPort,
+    port: edgePort,
     devices: loadDevices,
     rate: options.rate,
     durationS: options.durationS,
@@ -422,11 +517,12 @@ async function driveLoad(
     onConnected: (c) => {
       loadStartAt = c.startAt;
       connectedDevices = c.connected;
+      balancerAtStart = balancer?.counts();
       cpuWindow = startCpuWindow(cpuProbes);
       live.measureFrom(c.startAt + warmupMs);
       storeSampler.measureFrom(c.startAt + warmupMs);
       rulesProbe?.measureFrom(c.startAt + warmupMs);
-      log(`connected ${c.connected}, refused ${c.refused}, failed ${c.failed}; publishing for ${options.durationS} s`);
+      log(`connected ${c.connected}, refused ${c.refused}, failed ${c.failed}${balancerAtStart ? ` (per gateway ${balancerAtStart.map((u) => u.active).join(' / ')})` : ''}; publishing for ${options.durationS} s`);
       if (faults.length > 0) {
         schedule = scheduleFaults(
           faults,
@@ -435,8 +531,9 @@ async function driveLoad(
             ...(cluster ? { kafka: cluster } : {}),
             telemetryTopic: `${prefix}.telemetry`,
             ...(store ? { store } : {}),
-            ...(options.splitRoles ? { writer: helpers[0]! } : {}),
-            gateway: sluice,
+            ...(rolesSplit(options) ? { writer: helpers[0]! } : {}),
+            gateways,
+            ...(balancer ? { gatewayConnections: () => balancer.counts().map((u) => u.active) } : {}),
           },
           log,
         );
@@ -446,13 +543,14 @@ async function driveLoad(
     },
     ...(onProgress ? { onProgress: (p: LoadProgress) => onProgress({ ...p, phase: 'sluice' }) } : {}),
   });
-  const rssAfterLoad = await sluice.rssBytes();
+  const rssAfterLoad = await Promise.all(gateways.map((gateway) => gateway.rssBytes()));
+  const balancerAtEnd = balancer?.counts();
   const probed = await rulesProbe?.stop();
   const cpu = cpuWindow ? await (await cpuWindow).finish(load.acked) : undefined;
   if (cpu) notes.push(describeCpu(cpu));
   // A fault still being lifted (a slow restart) finishes before the store is read.
   const applied = schedule ? await schedule.done : [];
-  return { load, loadStartAt, connectedDevices, rssAfterLoad, probed, cpu, applied };
+  return { load, loadStartAt, connectedDevices, rssAfterLoad, balancerAtStart, balancerAtEnd, probed, cpu, applied };
 }
 
 /**
@@ -549,14 +647,15 @@ interface Finished {
 
 async function stopProcesses(run: RunPlan, processes: SluiceProcesses, meters: Meters): Promise<Finished> {
   const { notes } = run;
-  const { sluice, helpers, rulesRole, token } = processes;
+  const { gateways, balancer, helpers, rulesRole, token } = processes;
   const { live } = meters;
-  const stages = await scrapeStages([sluice, ...helpers].map((child) => child.dashboardPort), token);
+  const stages = await scrapeStages([...gateways, ...helpers].map((child) => child.dashboardPort), token);
   if (stages) notes.push(describeStages(stages));
   live.close();
   const pushedLive = live.reason ? null : live.pushed();
   if (live.reason) notes.push(`live push not measured: ${live.reason}`);
-  await sluice.stop();
+  await balancer?.close();
+  for (const gateway of gateways) await gateway.stop();
   for (const helper of helpers) await helper.stop();
   await rulesRole?.stop();
   return { stages, pushedLive };
@@ -577,11 +676,13 @@ function buildReport(
 ): BenchReport {
   const { warmupMs, faults, notes, startedAt } = run;
   const { store, storeUrl } = backends;
-  const { sluice, helpers } = processes;
+  const { gateways, helpers } = processes;
   const { sampleIds, live, storeSampler } = meters;
   const { load, loadStartAt, connectedDevices, rssAfterLoad, probed, cpu, applied } = loaded;
   const { stages, pushedLive } = finished;
-  const rssPeak = processes.rssPeak();
+  const rssPeaks = processes.rssPeaks();
+  const rssPeak = Math.max(...rssPeaks);
+  const measuredRss = rssAfterLoad.filter((rss): rss is number => rss !== undefined);
   const offeredPerSec = Math.round(options.devices * options.rate);
   const faultReports = applied.map((fault) =>
     reportFault(fault, load, { offeredPerSec: connectedDevices * options.rate, loadEndMs: options.durationS * 1000, loadStartAt, warmupMs, firstFaultAtMs: Math.min(...faults.map((f) => f.atS * 1000)), polls: storeSampler.polls, intervalMs: 1000 / options.rate }),
@@ -609,7 +710,9 @@ function buildReport(
       storedP50: storeSampler.histogram.totalCount > 0 ? storeSampler.histogram.getValueAtPercentile(50) : null,
       storedP99: storeSampler.histogram.totalCount > 0 ? storeSampler.histogram.getValueAtPercentile(99) : null,
     },
-    gatewayRssMiB: rssAfterLoad === undefined ? null : round(rssAfterLoad / MiB),
+    gatewayRssMiB: measuredRss.length === 0 ? null : round(Math.max(...measuredRss) / MiB),
+    gateways: gateways.length,
+    ...(gateways.length > 1 ? { perGateway: gatewayFigures(options, loaded, rssPeaks, gateways) } : {}),
     offeredPerSec,
     ratePerDevice: options.rate,
     payloadBytes: options.payloadBytes,
@@ -639,6 +742,7 @@ function buildReport(
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memTotalGiB: round(totalmem() / 1024 ** 3), memFreeGiB: round(freemem() / 1024 ** 3), node: process.version },
     startedAt,
   };
+  if (idle && gateways.length > 1) notes.push('idle connections: opened straight to gateway 0, not through the balancer, so idle.gatewayRssMiB is one process\'s memory per connection');
   if (warmupMs > 0) notes.push(`latency percentiles leave out messages published in the first ${options.warmupS} s of the load (warm-up: JIT, first Kafka requests); every count includes them`);
   notes.push(`live push latency and count: the ${sampleIds.length} sampled devices' socket.io rooms (device:<id>), first arrival per message`);
   notes.push(`stored latency: from the same ${sampleIds.length} sampled devices, store polled every 250 ms (an upper bound, up to one poll late)`);
@@ -649,10 +753,25 @@ function buildReport(
   if (faultReports.length > 0) {
     notes.push('faults: recovery = from the end of the fault (restart done) until acked/s over a 1 s window is ≥ 95 % of what the devices offered in it (fell due) for 3 s; the dip = from the first 1 s window below 95 % after the fault until back; times in s from the start of the load');
     if (store) notes.push('faults: duplicatesStored counts points the store got twice (VictoriaMetrics without dedup): resends of readings Kafka already had, and a restarted writer writing again what it had not committed; InfluxDB keeps one point per series and timestamp');
-    if ([sluice, ...helpers].some((role) => role.restarts > 0)) notes.push('faults: CPU, stages and RSS of a restarted process: CPU adds up every incarnation; stages and RSS are the last one\'s');
+    if ([...gateways, ...helpers].some((role) => role.restarts > 0)) notes.push('faults: CPU, stages and RSS of a restarted process: CPU adds up every incarnation; stages and RSS are the last one\'s');
     for (const fault of faultReports) log(describeFault(fault, options.durationS));
   }
   return report;
+}
+
+/** Each gateway of several: its connections from the balancer's counts, its RSS and its CPU per message. */
+function gatewayFigures(options: BenchOptions, loaded: LoadRun, rssPeaks: number[], gateways: SluiceRole[]): GatewayFigures[] {
+  const { balancerAtStart, balancerAtEnd, rssAfterLoad, cpu } = loaded;
+  return gateways.map((gateway, index) => ({
+    index,
+    connectedAtStart: balancerAtStart?.[index]?.active ?? 0,
+    connections: balancerAtEnd?.[index]?.total ?? 0,
+    failedConnects: balancerAtEnd?.[index]?.failed ?? 0,
+    rssMiB: mib(rssAfterLoad[index]),
+    rssPeakMiB: mib(rssPeaks[index]),
+    cpuPerMessageUs: cpu?.perMessageUs[gatewayProcessName(options, index)] ?? null,
+    restarts: gateway.restarts,
+  }));
 }
 
 /** The baselines asked for, run after Sluice with the same load; each adds its figures and Sluice's ratio to it. */

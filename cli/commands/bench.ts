@@ -40,6 +40,7 @@ interface BenchCliOptions {
   storeWait: number;
   warmup: number;
   splitRoles?: boolean;
+  gateways: number;
   rules?: boolean;
   kafkaNodes?: '1' | '3';
   reconnectMax: number;
@@ -61,7 +62,7 @@ export function registerBenchCommand(program: Command): void {
     .addOption(new Option('--kafka-nodes <n>', 'start a Kafka cluster of the bench\'s own with 1 or 3 nodes (replication factor 3 with 3) instead of using --kafka / KAFKA_BROKERS; destroyed afterwards').choices(['1', '3']))
     .option(
       '--fault <spec>',
-      'apply a fault during the load, repeatable: broker-stop:N@T[+D], broker-kill:N@T[+D] (N = leader or 0..2), kafka-down@T[+D], store-down@T[+D], writer-kill@T[+D], gateway-restart@T[+D], gateway-kill@T[+D]; T and D in seconds from the start of the load',
+      'apply a fault during the load, repeatable: broker-stop:N@T[+D], broker-kill:N@T[+D] (N = leader or 0..2), kafka-down@T[+D], store-down@T[+D], writer-kill@T[+D], gateway-restart[:G]@T[+D], gateway-kill[:G]@T[+D] (G = a gateway index with --gateways, 0 by default); T and D in seconds from the start of the load',
       collectFault,
       [],
     )
@@ -74,6 +75,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--cpu-prof <dir>', 'run the Sluice process with node --cpu-prof, profiles written to this directory')
     .option('--reconnect-max <s>', 'longest reconnect backoff of a device after a dropped connection (from 0.25 s, doubling, jittered)', positiveNumber, 5)
     .option('--split-roles', 'run gateway+bridge, writer and dashboard as three processes, as in production')
+    .option('--gateways <n>', 'gateway+bridge processes; more than 1 runs the roles split (as --split-roles) with a TCP balancer of the bench\'s own in front of the gateways, and the devices connect to it', positiveInt, 1)
     .option('--store-wait <s>', 'longest wait for the store to catch up after the load', positiveNumber, 120)
     .option('--warmup <s>', 'seconds at the start of the load left out of the latency percentiles (at most a quarter of --duration)', wholeNumber, 5)
     .action(async (options: BenchCliOptions) => {
@@ -88,7 +90,9 @@ export function registerBenchCommand(program: Command): void {
             ? options.kafka.split(',').map((b) => b.trim()).filter(Boolean)
             : [...kafkaConnectionFrom(configOrExit({ kafkaNeedsStore: false })).brokers];
       if (kafkaNodes === undefined && brokers.length === 0) program.error('sluice bench: give --kafka host:port, set KAFKA_BROKERS (e.g. after "npm run services:up"), or let the bench start its own with --kafka-nodes 1|3');
-      const problems = validateFaults(options.fault, { kafkaNodes, splitRoles: options.splitRoles === true, ownStore: !options.influx, durationS: options.duration });
+      // Several gateways run the roles split, as production does.
+      const splitRoles = options.splitRoles === true || options.gateways > 1;
+      const problems = validateFaults(options.fault, { kafkaNodes, splitRoles, ownStore: !options.influx, durationS: options.duration, gateways: options.gateways });
       if (problems.length > 0) program.error(`sluice bench: ${problems.length === 1 ? 'a fault cannot run' : 'faults cannot run'}:\n  ${problems.join('\n  ')}`);
       const log: BenchLog = (line, fields = {}) => void process.stderr.write(`[bench] ${line}${fields.err === undefined ? '' : `: ${inspect(fields.err)}`}\n`);
       // Ctrl-C or a SIGTERM stops everything the bench started (its Kafka cluster, store, Sluice) before exiting.
@@ -122,7 +126,8 @@ export function registerBenchCommand(program: Command): void {
           sluiceEnv: { LOG_LEVEL: 'info' },
           storeWaitS: options.storeWait,
           warmupS: Math.min(options.warmup, options.duration / 4),
-          splitRoles: options.splitRoles === true,
+          splitRoles,
+          gateways: options.gateways,
           rules: options.rules === true,
         },
         log,

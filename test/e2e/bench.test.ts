@@ -81,4 +81,41 @@ describe('sluice bench', () => {
     expect(report.ackMaxMs).toBeGreaterThanOrEqual((fault!.liftedAtS - fault!.appliedAtS) * 1000 * 0.9);
     expect(report.timeline.acked.reduce((a, b) => a + b, 0)).toBe(5000);
   }, 150_000);
+
+  it('with two gateways behind its balancer, killing one moves its devices to the other before it is back, and loses nothing', async () => {
+    const out = join(await tempDataDir('sluice-bench-gateways-test-'), 'bench.json');
+    const { stdout, stderr } = await execFileAsync(
+      process.execPath,
+      [sluiceBin, 'bench', '--devices', '50', '--rate', '5', '--duration', '25', '--qos', '1', '--gateways', '2', '--fault', 'gateway-kill:1@5+12', '--reconnect-max', '1', '--json', out, '--store-wait', '30'],
+      { env: { ...process.env, KAFKA_BROKERS: kafkaBrokers }, timeout: 160_000 },
+    );
+    expect(stderr).toMatch(/\[bench\] connected 50, refused 0, failed 0 \(per gateway 25 \/ 25\)/);
+    expect(stderr).toMatch(/\[bench\] \+5\.\d s gateway-kill: killing \(SIGKILL\) gateway process 1 \(of 2\) \(it held 25 of 50 device connections; 1 other gateway running\)/);
+    expect(stdout).toContain('2 behind the bench\'s TCP balancer');
+    const report = JSON.parse(await readFile(out, 'utf8')) as {
+      sent: number;
+      acked: number;
+      lost: number;
+      gateways: number;
+      perGateway: { index: number; connectedAtStart: number; connections: number; restarts: number; cpuPerMessageUs: number | null }[];
+      disconnects: number;
+      faults: { target: string; gateway: number; heldConnections: number; liftedAtS: number; disconnects: number; reconnectedAtS: number | null }[];
+      cpu: { perMessageUs: Record<string, number> };
+    };
+    expect(report).toMatchObject({ sent: 6250, acked: 6250, lost: 0, gateways: 2 });
+    expect(report.perGateway.map((g) => [g.index, g.connectedAtStart, g.restarts])).toEqual([
+      [0, 25, 0],
+      [1, 25, 1],
+    ]);
+    // Gateway 0 took the 25 devices of gateway 1 on top of its own.
+    expect(report.perGateway[0]!.connections).toBeGreaterThanOrEqual(50);
+    expect(Object.keys(report.cpu.perMessageUs)).toEqual(expect.arrayContaining(['gateway+bridge#0', 'gateway+bridge#1', 'writer', 'dashboard']));
+    const [fault] = report.faults;
+    expect(fault).toMatchObject({ target: 'gateway 1', gateway: 1, heldConnections: 25 });
+    // Only the killed gateway's devices dropped, and they were all back (on gateway 0) before it was restarted.
+    expect(fault!.disconnects).toBe(25);
+    expect(report.disconnects).toBe(25);
+    expect(fault!.reconnectedAtS).toBeTypeOf('number');
+    expect(fault!.reconnectedAtS!).toBeLessThan(fault!.liftedAtS);
+  }, 180_000);
 });

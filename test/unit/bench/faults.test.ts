@@ -12,12 +12,15 @@ describe('bench fault specs', () => {
     ['writer-kill@20+5', { kind: 'writer-kill', atS: 20, forS: 5 }],
     ['gateway-restart@8', { kind: 'gateway-restart', atS: 8, forS: 0 }],
     [' gateway-kill@0+2 ', { kind: 'gateway-kill', atS: 0, forS: 2, text: 'gateway-kill@0+2' }],
+    ['gateway-kill:1@20', { kind: 'gateway-kill', gateway: 1, atS: 20, forS: 0 }],
+    ['gateway-restart:0@8+2', { kind: 'gateway-restart', gateway: 0, atS: 8, forS: 2 }],
   ])('parses %s', (spec, expected) => {
     expect(parseFaultSpec(spec)).toMatchObject({ text: spec.trim(), ...expected });
   });
 
-  it('has no broker for faults without a target', () => {
+  it('has no broker for faults without a target, and no gateway index unless one is given', () => {
     expect('broker' in parseFaultSpec('kafka-down@30+10')).toBe(false);
+    expect('gateway' in parseFaultSpec('gateway-kill@20')).toBe(false);
   });
 
   it.each([
@@ -28,6 +31,8 @@ describe('bench fault specs', () => {
     ['broker-stop:first@20', /the broker must be "leader" or a broker index \(0, 1, 2\), got "first"/],
     ['broker-stop:-1@20', /the broker must be "leader" or a broker index/],
     ['kafka-down:1@20+5', /"kafka-down:1@20\+5": kafka-down takes no target \(":1"\); write kafka-down@20\+20/],
+    ['gateway-kill:first@20', /"gateway-kill:first@20": the gateway must be an index \(0, 1, … up to --gateways − 1\), got "first"/],
+    ['gateway-restart:@20', /the gateway must be an index/],
     ['gateway-kill', /"gateway-kill": missing @T, the second of the load at which the fault starts, e.g. gateway-kill@20$/],
     ['broker-kill:leader', /missing @T/],
     ['store-down@soon+5', /"store-down@soon\+5": T \(after @\) must be seconds ≥ 0 \(e.g. 20 or 7.5\), got "soon"/],
@@ -41,7 +46,7 @@ describe('bench fault specs', () => {
 });
 
 describe('bench fault validation against the run', () => {
-  const own: FaultContext = { kafkaNodes: 3, splitRoles: true, ownStore: true, durationS: 90 };
+  const own: FaultContext = { kafkaNodes: 3, splitRoles: true, ownStore: true, durationS: 90, gateways: 1 };
   const faults = (...specs: string[]) => specs.map(parseFaultSpec);
 
   it('accepts a fault table that fits the run', () => {
@@ -68,6 +73,12 @@ describe('bench fault validation against the run', () => {
     ]);
   });
 
+  it('refuses a gateway index the run does not have', () => {
+    expect(validateFaults(faults('gateway-kill:1@10'), own)).toEqual(['gateway-kill:1@10: the bench runs 1 gateway (index 0); add --gateways N for more']);
+    expect(validateFaults(faults('gateway-kill:2@10', 'gateway-restart:1@20'), { ...own, gateways: 2 })).toEqual(['gateway-kill:2@10: the bench runs 2 gateways (indexes 0–1)']);
+    expect(validateFaults(faults('gateway-kill:0@10'), own)).toEqual([]);
+  });
+
   it('refuses a fault that does not end before the load does', () => {
     expect(validateFaults(faults('broker-kill:leader@20'), { ...own, durationS: 30 })).toEqual([
       'broker-kill:leader@20: ends at 40 s, not before the load does (--duration 30); recovery could not be measured',
@@ -79,5 +90,12 @@ describe('bench fault validation against the run', () => {
       'broker-kill:0@10+20 and kafka-down@25+5 overlap on kafka: let one end before the next starts',
     ]);
     expect(validateFaults(faults('broker-kill:0@10+20', 'store-down@15+5', 'gateway-kill@20'), own)).toEqual([]);
+  });
+
+  it('lets faults on two different gateways overlap, not two on the same one', () => {
+    const two = { ...own, gateways: 2 };
+    expect(validateFaults(faults('gateway-kill:0@10+20', 'gateway-kill:1@15+5'), two)).toEqual([]);
+    // No index is gateway 0.
+    expect(validateFaults(faults('gateway-kill@10+20', 'gateway-restart:0@15'), two)).toEqual(['gateway-kill@10+20 and gateway-restart:0@15 overlap on gateway 0: let one end before the next starts']);
   });
 });
