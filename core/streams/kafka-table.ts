@@ -77,7 +77,8 @@ export function createKafkaTable(
       const offsets = await whileRetriable(() => client.fetchTopicOffsets(topic));
       const ends = new Map(offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)]));
       const current = kafka.consumer({
-        groupId: `${options.clientId}-${options.topicPrefix}-${table}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`,
+        // Named as every group-less reader is (core/streams/kafka-consumer.ts), so tools telling readers from groups see one.
+        groupId: `${options.clientId}-reader-${table}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`,
         allowAutoTopicCreation: false,
         maxWaitTimeInMs: FOLLOW_FETCH_WAIT_MS,
         retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 2000 },

@@ -60,7 +60,7 @@ describe('metrics', () => {
     expect((await fetch(`http://127.0.0.1:${sluice.dashboardPort}/healthz`)).status).toBe(200);
     const ready = await fetch(`http://127.0.0.1:${sluice.dashboardPort}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { 'embedded-queue': true, 'memory-store': true, writer: true, rules: true, mqtt: true } });
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { 'embedded-queue': true, 'memory-store': true, writer: true, rules: true, registry: true, mqtt: true } });
   });
 });
 
