@@ -32,9 +32,9 @@ const PUBLISH_EVERY_MS = 50;
 const RECONNECT_PERIOD_MS = 1000;
 /**
  * From the kill until every device that was on the killed gateway is connected again (to the other one): the
- * reconnect period, a refused connect that the balancer hands on, one scrypt check per device on the gateway that
- * has not seen it (MQTT_AUTH_CONCURRENCY at a time) and the resend of what was unacknowledged. Measured runs are
- * printed by the test; this bound leaves room for a loaded machine.
+ * reconnect period, a refused connect that the balancer hands on, one secret check per device on the gateway that
+ * has not seen it (MQTT_AUTH_CONCURRENCY at a time; microseconds for a generated secret) and the resend of what was
+ * unacknowledged. Measured runs are printed by the test; this bound leaves room for a loaded machine.
  */
 const RECONNECTED_BOUND_MS = 15_000;
 /** Readings each device on the gateway about to die publishes just before the kill. */
