@@ -52,7 +52,7 @@ export interface Connection {
   via: 'tcp' | 'tls' | 'ws';
   /** Unique per connection fleet-wide (`{gatewayId}#{n}`): on its `online` and `offline` events (docs/contracts.md §7). */
   session: string;
-  /** Epoch ms of the login. */
+  /** Epoch ms of the login; set again to its `online` event's ts once the connection is ready. */
   connectedAt: number;
 }
 

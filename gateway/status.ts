@@ -29,8 +29,10 @@ export function trackStatus(broker: Aedes, context: GatewayContext, stages: { co
     let sessions = context.sessionsOf.get(connection.deviceId);
     if (!sessions) context.sessionsOf.set(connection.deviceId, (sessions = new Set()));
     sessions.add(client);
-    const { session, connectedAt } = connection;
-    context.emitEvent({ deviceId: connection.deviceId, type: 'online', reason: `connected over ${connection.via}`, ts: Date.now(), remoteAddress: connection.remoteAddress, session, connectedAt });
+    // The connection counts from its `online` (docs/contracts.md §7: connectedAt equals that event's ts).
+    const ts = Date.now();
+    connection.connectedAt = ts;
+    context.emitEvent({ deviceId: connection.deviceId, type: 'online', reason: `connected over ${connection.via}`, ts, remoteAddress: connection.remoteAddress, session: connection.session, connectedAt: ts });
     context.publishStatus(connection.deviceId, 'online');
   });
 
