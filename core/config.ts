@@ -84,6 +84,33 @@ export const configSchema = z.object({
   WRITER_BATCH_SIZE: positiveInt.default(5000),
   WRITER_FLUSH_MS: positiveInt.default(250),
   WRITER_THREAD: flag(false),
+  /** Forward sinks (docs/contracts.md §16): each runs when its server is named. */
+  RABBITMQ_URL: optionalText.pipe(z.url().optional()),
+  /** Empty: `{KAFKA_TOPIC_PREFIX}.telemetry`. */
+  RABBITMQ_EXCHANGE: optionalText,
+  /** Empty: `{KAFKA_TOPIC_PREFIX}.telemetry`; `none`: declare no queue (bind your own). */
+  RABBITMQ_QUEUE: optionalText,
+  RABBITMQ_QUEUE_TYPE: z.enum(['classic', 'quorum', 'stream']).default('classic'),
+  RABBITMQ_BATCH_RECORDS: positiveInt.default(1000),
+  RABBITMQ_LINGER_MS: z.coerce.number().int().min(0).max(10_000).default(20),
+  KINESIS_STREAM: optionalText.pipe(
+    z
+      .string()
+      .max(128)
+      .regex(/^[a-zA-Z0-9_.-]+$/, 'letters, digits, ".", "_" or "-" only')
+      .optional(),
+  ),
+  KINESIS_ENDPOINT: optionalText.pipe(z.url().optional()),
+  KINESIS_BATCH_RECORDS: z.coerce.number().int().min(1).max(500).default(500),
+  KINESIS_LINGER_MS: z.coerce.number().int().min(0).max(10_000).default(100),
+  PULSAR_URL: optionalText.pipe(z.url().optional()),
+  /** Empty: `persistent://public/default/{KAFKA_TOPIC_PREFIX}.telemetry`. */
+  PULSAR_TOPIC: optionalText,
+  PULSAR_TOKEN: optionalText,
+  PULSAR_BATCH_RECORDS: positiveInt.default(1000),
+  PULSAR_LINGER_MS: z.coerce.number().int().min(0).max(10_000).default(20),
+  /** A sink failing for longer than this turns readiness red. */
+  FORWARDER_UNREADY_AFTER_MS: positiveInt.default(60_000),
   MEMORY_STORE_MAX_READINGS: positiveInt.default(1_000_000),
   LIVE_WINDOW_MINUTES: positiveInt.default(15),
   LIVE_WINDOW_MAX_READINGS: positiveInt.default(250_000),

@@ -39,6 +39,12 @@ export const ErrorCodes = {
   STORE_UNAUTHORIZED: 'STORE_UNAUTHORIZED',
   QUEUE_FULL: 'QUEUE_FULL',
   CLOSED: 'CLOSED',
+  /** A forward sink (RabbitMQ, Kinesis, Pulsar) that does not answer or did not acknowledge: retried. */
+  SINK_UNAVAILABLE: 'SINK_UNAVAILABLE',
+  /** A record a forward sink will never take (too large, unroutable): its dead letter carries the sink's reason. */
+  SINK_REJECTED: 'SINK_REJECTED',
+  /** A forward sink that refuses our credentials: retried slowly, readiness red. */
+  SINK_UNAUTHORIZED: 'SINK_UNAUTHORIZED',
   /** The store writer's thread did not start, for a reason that is neither Kafka's nor the store's. */
   WRITER_UNAVAILABLE: 'WRITER_UNAVAILABLE',
   /** An alert notification (webhook) that could not be delivered; its dead letter carries the body. */

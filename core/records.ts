@@ -31,6 +31,16 @@ export function encodeReading(reading: Reading): OutgoingRecord {
   return { key: reading.deviceId, value: JSON.stringify(reading), timestamp: reading.receivedAt };
 }
 
+/**
+ * A reading's id, stable wherever and however often it is delivered (docs/contracts.md §16): its identity of §5
+ * (device, metric, tags, timeNs), hashed to 32 hex digits. Forward sinks carry it (RabbitMQ `message-id`, a Pulsar
+ * property), so a consumer drops a redelivered reading by its id.
+ */
+export function readingIdOf(reading: Pick<Reading, 'deviceId' | 'metric' | 'timeNs' | 'tags'>): string {
+  const tags = reading.tags ? Object.entries(reading.tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : [];
+  return createHash('sha256').update(JSON.stringify([reading.deviceId, reading.metric, reading.timeNs, tags])).digest('hex').slice(0, 32);
+}
+
 export function encodeEvent(event: DeviceEvent): OutgoingRecord {
   return { key: event.deviceId, value: JSON.stringify(event), timestamp: event.ts };
 }

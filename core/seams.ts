@@ -193,6 +193,82 @@ export interface Ingest {
   close(): Promise<void>;
 }
 
+/**
+ * The names a sink goes by (docs/contracts.md §16): in metrics, logs, the pipeline view, its consumer group and its
+ * environment prefix. `influx` is the store writer, which runs on the same sink loop.
+ */
+export type SinkName = 'influx' | 'rabbitmq' | 'kinesis' | 'pulsar';
+/** The sinks the `forwarder` role runs, each when its environment names a server. */
+export type ForwardSinkName = Exclude<SinkName, 'influx'>;
+export const FORWARD_SINK_NAMES: readonly ForwardSinkName[] = ['rabbitmq', 'kinesis', 'pulsar'];
+
+/** A reading as a sink is given it. */
+export interface SinkRecord {
+  reading: Reading;
+  /** The telemetry record's value as it is in Kafka: the reading as JSON (docs/contracts.md §5), the body sinks forward. */
+  json: Buffer;
+  /** Stable per reading (readingIdOf, core/records.ts): the same reading delivered twice has the same id. */
+  id: string;
+}
+
+/** A record the sink will never take (too large, refused by its schema): dead-lettered with `reason`, never retried. */
+export interface SinkRefusal {
+  /** Index into the records of the write. */
+  index: number;
+  /** The sink's own words. */
+  reason: string;
+}
+
+export interface SinkLimits {
+  /** Records per write at most. */
+  maxRecords: number;
+  /** Bytes of `json` per write at most. */
+  maxBytes: number;
+}
+
+/**
+ * Where the sink loop (consumers/sink-loop.ts) delivers readings: the store, or a forward target. A file of the
+ * sink's own code (consumers/sinks/) and a line in the registry of sinks (cli/roles/sinks.ts) add one.
+ */
+export interface Sink {
+  readonly name: SinkName;
+  /** What one write may hold: the loop cuts its batches to fit. */
+  readonly limits: SinkLimits;
+  /**
+   * Delivers the records, which are in Kafka order (so per device in order, and the sink keeps that order). Resolves
+   * once the sink has durably acknowledged every record it does not return as refused. Throws when it could not
+   * deliver them all; the loop then retries the whole write after a backoff, so sinks deliver at least once. A thrown
+   * sluiceError with `details.retryAfterMs` sets the least wait; code SINK_UNAUTHORIZED (or STORE_UNAUTHORIZED)
+   * retries slowly and turns readiness red.
+   */
+  write(records: readonly SinkRecord[]): Promise<{ refused: SinkRefusal[] }>;
+  /** Whether the sink's server answers right now. */
+  ping(): Promise<boolean>;
+  /** What the sink knows of its connection beyond the last write: shown in the pipeline view. */
+  health(): { connected: boolean; note?: string };
+  close(): Promise<void>;
+}
+
+/** A sink loop's state as its role, readiness and the pipeline view see it. */
+export interface SinkStatus {
+  sink: SinkName;
+  groupId: string;
+  state: 'starting' | 'writing' | 'retrying' | 'unauthorized' | 'stopped';
+  lastError?: string;
+  failingSince?: number;
+  /** Readings the sink acknowledged since start, and refused (dead-lettered). */
+  delivered: number;
+  refused: number;
+  /** Kafka record time (receivedAt) of the newest reading the sink acknowledged: how far behind it is, in time. */
+  lastDeliveredTs?: number;
+  /** Readings taken from Kafka and not yet acknowledged by the sink (bounded by the loop). */
+  inFlight: number;
+  /** The sink's own view of its connection. */
+  connection?: { connected: boolean; note?: string };
+  /** The consumer group as of its latest join (see groupVerdict); absent until the first join was looked at. */
+  group?: { id: string; ready: boolean; note?: string };
+}
+
 /** The store writer as its role sees it, whether it runs on this thread or its own (consumers/writer.ts). */
 export interface Writer {
   start(): Promise<void>;
