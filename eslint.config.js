@@ -19,6 +19,7 @@ function stageBoundaries() {
   const adapters = [
     { regex: '(^|/)core/streams/(?!kafkajs(\\.[cm]?[jt]s)?$)', message: 'stages reach the queue through core/seams.ts; the roles in cli/roles/ choose and open the adapters of core/streams/' },
     { regex: '(^|/)stores/influx(\\.[cm]?[jt]s)?$', message: 'stages reach the store through core/seams.ts (ReadingStore); the roles in cli/roles/ open the InfluxDB store' },
+    { regex: '(^|/)sinks/(rabbitmq|kinesis|pulsar)(\\.[cm]?[jt]s)?$', message: 'stages reach a forward sink through core/seams.ts (Sink); cli/roles/sinks.ts opens them' },
   ];
   const rule = (folders, extra = []) => ['error', { paths: [kafkajsOneWayIn], patterns: [kafkajsInternals, kafkaClientInStreamsOnly, ...extra, ...folders.map(forbidden)] }];
   return [

@@ -176,6 +176,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   if (raw.MAX_PAYLOAD_BYTES > raw.MQTT_MAX_PACKET_BYTES) {
     problems.push('MAX_PAYLOAD_BYTES must not exceed MQTT_MAX_PACKET_BYTES');
   }
+  if (raw.RABBITMQ_URL !== undefined && !/^amqps?:\/\//.test(raw.RABBITMQ_URL)) {
+    problems.push('RABBITMQ_URL must be an amqp:// or amqps:// URL');
+  }
+  if (raw.PULSAR_URL !== undefined && !/^https?:\/\//.test(raw.PULSAR_URL)) {
+    problems.push("PULSAR_URL must be the broker's http:// or https:// web service URL (its WebSocket API is under /ws)");
+  }
+  if (raw.PULSAR_TOPIC !== undefined && !/^(non-)?persistent:\/\/[^/\s]+\/[^/\s]+\/[^/\s]+$/.test(raw.PULSAR_TOPIC)) {
+    problems.push('PULSAR_TOPIC must be persistent://tenant/namespace/topic (or non-persistent://…)');
+  }
   const kafkaBrokers = (raw.KAFKA_BROKERS ?? '')
     .split(',')
     .map((broker) => broker.trim())

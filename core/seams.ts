@@ -195,11 +195,11 @@ export interface Ingest {
 
 /**
  * The names a sink goes by (docs/contracts.md §16): in metrics, logs, the pipeline view, its consumer group and its
- * environment prefix. `influx` is the store writer, which runs on the same sink loop.
+ * environment prefix. `store` is the store writer (InfluxDB, or the memory store), which runs on the same sink loop.
  */
-export type SinkName = 'influx' | 'rabbitmq' | 'kinesis' | 'pulsar';
+export type SinkName = 'store' | 'rabbitmq' | 'kinesis' | 'pulsar';
 /** The sinks the `forwarder` role runs, each when its environment names a server. */
-export type ForwardSinkName = Exclude<SinkName, 'influx'>;
+export type ForwardSinkName = Exclude<SinkName, 'store'>;
 export const FORWARD_SINK_NAMES: readonly ForwardSinkName[] = ['rabbitmq', 'kinesis', 'pulsar'];
 
 /** A reading as a sink is given it. */

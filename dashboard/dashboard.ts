@@ -2,7 +2,7 @@ import type { AlertTransition, RulesReport } from '../core/alerts.js';
 import type { Logger } from '../core/logger.js';
 import { registerConsumerLag, type Metrics } from '../core/metrics.js';
 import type { Reading } from '../core/reading.js';
-import type { ConsumerLagSource, FleetState, ReadinessCheck, ReadingQuery, WriterStatus } from '../core/seams.js';
+import type { ConsumerLagSource, FleetState, ReadinessCheck, ReadingQuery, SinkStatus, WriterStatus } from '../core/seams.js';
 import { createDeviceActivity } from './activity.js';
 import { createAlertBook } from './alerts.js';
 import { createDashboardAuth } from './auth.js';
@@ -22,6 +22,8 @@ export interface DashboardOptions {
   roles: readonly string[];
   /** The rules stage's consumer group, for the pipeline view's rules lag (any group named `…-rules` shows too). */
   rulesGroupId?: string;
+  /** The forward sinks configured for this deployment and their consumer groups (docs/contracts.md §16). */
+  sinkGroups?: readonly { sink: string; groupId: string }[];
   /** Wrong tokens one address may present before it is refused for a while (`AUTH_FAILURE_BUDGET`); default 10. */
   authFailureBudget?: number;
   /** One wrong token forgiven every this many ms (`AUTH_FAILURE_REFILL_MS`); default 6000. */
@@ -40,6 +42,8 @@ export interface DashboardDeps {
   /** Consumer lag for the pipeline view and, from Kafka, `sluice_consumer_lag`; closed by whoever created it. */
   lag?: ConsumerLagSource;
   writerStatus?: () => WriterStatus;
+  /** The forwarder's sink loops, when it runs in this process. */
+  sinks?: () => SinkStatus[];
   /** Writes an alert acknowledgement to the alerts stream (`POST /api/alerts/:id/ack`); without it acks answer 404. */
   acknowledge?: (transition: AlertTransition) => Promise<void>;
   /** The rules role's report, when it runs in this process (`GET /api/rules`, the pipeline view's rules section). */
@@ -79,13 +83,19 @@ export async function createDashboard(options: DashboardOptions, deps: Dashboard
   // The embedded queue has no lag to export: no metric rather than one without samples.
   if (lag?.kind === 'kafka') registerConsumerLag(deps.metrics, async () => (await lag.read()).groups);
   const pipeline = createPipelineMonitor(
-    { mode: options.mode, roles: options.roles, ...(options.rulesGroupId ? { rulesGroupId: options.rulesGroupId } : {}) },
+    {
+      mode: options.mode,
+      roles: options.roles,
+      ...(options.rulesGroupId ? { rulesGroupId: options.rulesGroupId } : {}),
+      ...(options.sinkGroups ? { sinkGroups: options.sinkGroups } : {}),
+    },
     {
       metrics: deps.metrics,
       readiness: deps.readiness,
       deadLetterCounts: () => activity.deadLetterCounts(),
       ...(lag ? { lag: () => lag.read() } : {}),
       ...(deps.writerStatus ? { writerStatus: deps.writerStatus } : {}),
+      ...(deps.sinks ? { sinks: deps.sinks } : {}),
       alerts,
       ...(deps.rules ? { rules: deps.rules } : {}),
     },

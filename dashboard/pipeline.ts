@@ -1,8 +1,8 @@
 import type { Histogram } from 'prom-client';
 import type { RulesReport, Severity } from '../core/alerts.js';
 import type { Metrics } from '../core/metrics.js';
-import type { ReadinessCheck, WriterStatus } from '../core/seams.js';
-import type { AlertCounts, LagReport, PipelineSnapshot, RulesPipelineReport, WriterReport } from './protocol.js';
+import type { ReadinessCheck, SinkStatus, WriterStatus } from '../core/seams.js';
+import type { AlertCounts, LagReport, PipelineSnapshot, RulesPipelineReport, SinkReport, WriterReport } from './protocol.js';
 
 /**
  * What the pipeline view shows, computed from this process's prom-client registry (sampled once a second
@@ -20,6 +20,8 @@ export interface PipelineSample {
   /** Cumulative counts per bucket upper bound of the ack latency histogram (seconds; last is +Inf). */
   ackBuckets: number[];
   ruleEvaluations: number;
+  /** Readings acknowledged per sink (sluice_sink_records_total). */
+  sinkRecords: Record<string, number>;
 }
 
 
@@ -29,6 +31,8 @@ export interface PipelineMonitorOptions {
   roles: readonly string[];
   /** The rules stage's consumer group when it is not named `…-rules` (KAFKA_RULES_GROUP). */
   rulesGroupId?: string;
+  /** The forward sinks this deployment configures, with their consumer groups (shown even when they run elsewhere). */
+  sinkGroups?: readonly { sink: string; groupId: string }[];
   sampleMs?: number;
   /** Samples kept (one per `sampleMs`). */
   historyLength?: number;
@@ -49,6 +53,8 @@ export interface PipelineMonitorDeps {
   alerts?: { counts(): AlertCounts; transitionCounts(): Record<Severity, number> };
   /** The rules role's report, when it runs in this process. */
   rules?: () => RulesReport;
+  /** The forwarder's sink loops, when it runs in this process. */
+  sinks?: () => SinkStatus[];
 }
 
 export interface PipelineMonitor {
@@ -161,7 +167,34 @@ export function createPipelineMonitor(options: PipelineMonitorOptions, deps: Pip
       storeRetries: await sumOf(m.storeRetries),
       ackBuckets: ack.cumulative,
       ruleEvaluations: await sumOf(m.ruleEvaluations),
+      sinkRecords: await sumsBy(m.sinkRecords, 'sink'),
     };
+  }
+
+  /** Each configured sink: its loop's state where it runs here, and its group's lag from Kafka wherever it runs. */
+  function sinkReports(lag: LagReport, base: PipelineSample, current: PipelineSample): SinkReport[] {
+    const local = new Map((deps.sinks?.() ?? []).map((status) => [status.sink as string, status]));
+    const groups = options.sinkGroups ?? [...local.values()].map((status) => ({ sink: status.sink, groupId: status.groupId }));
+    return groups.map(({ sink, groupId }) => {
+      const groupLag = lag.available ? lag.groups.filter((g) => g.groupId === groupId) : [];
+      const lagRecords = lag.available && groupLag.length > 0 ? groupLag.reduce((n, g) => n + g.totalLag, 0) : null;
+      const status = local.get(sink);
+      if (!status) return { sink, groupId, state: 'elsewhere', recordsPerSec: null, refused: null, lagRecords, lagSec: null };
+      const lagSec =
+        lagRecords === 0 ? 0 : lagRecords !== null && status.lastDeliveredTs !== undefined ? round1(Math.max(0, current.at - status.lastDeliveredTs) / 1000) : null;
+      return {
+        sink,
+        groupId,
+        state: status.state,
+        recordsPerSec: round1(ratePerSec(base.sinkRecords[sink] ?? 0, current.sinkRecords[sink] ?? 0, current.at - base.at)),
+        refused: status.refused,
+        lagRecords,
+        lagSec,
+        ...(status.lastError !== undefined ? { lastError: status.lastError } : {}),
+        ...(status.failingSince !== undefined ? { failingSince: status.failingSince } : {}),
+        ...(status.connection ? { connection: status.connection } : {}),
+      };
+    });
   }
 
   async function rulesReport(lag: LagReport, evaluationsPerSec: number): Promise<RulesPipelineReport | undefined> {
@@ -296,6 +329,7 @@ export function createPipelineMonitor(options: PipelineMonitorOptions, deps: Pip
         inflightRecords: await sumOf(deps.metrics.inflightReadings),
         ackLatencyMs: { p50: p50 === null ? null : round1(p50 * 1000), p99: p99 === null ? null : round1(p99 * 1000), windowSec: Math.round((current.at - latencyBase.at) / 1000) },
         writer,
+        sinks: sinkReports(lag, base, current),
         deadLetters: { byReason, source: hasBridge ? 'metrics' : 'live-feed' },
         backends: Object.fromEntries(checks),
         lag,

@@ -74,6 +74,27 @@ export interface WriterReport {
   retriesPerSec: number;
 }
 
+/**
+ * A forward sink in the pipeline view (docs/contracts.md §16). `elsewhere`: configured, with its forwarder in another
+ * process, so only its group's Kafka lag is known here.
+ */
+export interface SinkReport {
+  sink: string;
+  groupId: string;
+  state: 'writing' | 'retrying' | 'unauthorized' | 'starting' | 'stopped' | 'elsewhere';
+  /** Readings the sink acknowledged per second (null where the forwarder runs elsewhere). */
+  recordsPerSec: number | null;
+  /** Readings refused for good and dead-lettered since start (null elsewhere). */
+  refused: number | null;
+  /** Records its consumer group has not delivered yet (null without Kafka lag). */
+  lagRecords: number | null;
+  /** How far behind the sink is in time: the age of the newest reading it acknowledged while it has lag; 0 when it has none. */
+  lagSec: number | null;
+  lastError?: string;
+  failingSince?: number;
+  connection?: { connected: boolean; note?: string };
+}
+
 /** An alert transition as the alerts stream carries it and the API and socket hand it on: core's AlertTransition. */
 export type { AlertTransition, AlertTransitionType, ClearReason, OpenAlertSummary, RuleSummary, RulesReport, Severity } from '../core/alerts.js';
 
@@ -145,6 +166,8 @@ export interface PipelineSnapshot {
   inflightRecords: number;
   ackLatencyMs: { p50: number | null; p99: number | null; windowSec: number };
   writer: WriterReport;
+  /** The forward sinks configured for this deployment; empty when none is. */
+  sinks: SinkReport[];
   deadLetters: { byReason: Record<string, number>; source: 'metrics' | 'live-feed' };
   backends: Record<string, boolean>;
   lag: LagReport;

@@ -8,7 +8,7 @@ import type { Config } from '../../core/config.js';
 import { openRegistryAlone } from '../registry.js';
 import { configOrExit, positiveInt } from '../common.js';
 import { exitOnSignals } from '../shutdown.js';
-import { ROLES, startSluice } from '../start.js';
+import { defaultRoles, startSluice } from '../start.js';
 import { createFleet } from '../../simulators/fleet.js';
 import { getProfile, PROFILE_NAMES } from '../../simulators/profiles.js';
 import { DOCUMENT_FORMATS, type DocumentFormat } from '../../core/reading.js';
@@ -77,7 +77,7 @@ export function registerDemoCommand(program: Command): void {
       let running: Awaited<ReturnType<typeof startSluice>>;
       try {
         await seedDemoRules(rulesFilePath(config), log);
-        running = await startSluice(config, new Set(ROLES), logger);
+        running = await startSluice(config, defaultRoles(config), logger);
       } catch (error) {
         log.fatal({ err: error, code: isSluiceError(error) ? error.code : undefined }, 'start-up failed');
         process.exit(1);

@@ -3,7 +3,7 @@ import { createLogger } from '../../core/logger.js';
 import { isSluiceError } from '../../core/errors.js';
 import { configOrExit } from '../common.js';
 import { exitOnSignals } from '../shutdown.js';
-import { ROLES, startSluice, type Role } from '../start.js';
+import { defaultRoles, ROLES, startSluice, type Role } from '../start.js';
 
 function parseRoles(value: string): Set<Role> {
   const roles = value.split(',').map((r) => r.trim()).filter(Boolean);
@@ -17,14 +17,14 @@ export function registerStartCommand(program: Command): void {
   program
     .command('start')
     .description('run the pipeline; all roles in one process by default')
-    .option('--roles <list>', `comma-separated roles (${ROLES.join(',')})`, parseRoles, new Set(ROLES))
-    .action(async (options: { roles: Set<Role> }) => {
+    .option('--roles <list>', `comma-separated roles (${ROLES.join(',')}); default: all, the forwarder only when a sink is configured`, parseRoles)
+    .action(async (options: { roles?: Set<Role> }) => {
       const config = configOrExit();
       const logger = createLogger(config.LOG_LEVEL);
       const log = logger.child({ module: 'main' });
       let running: Awaited<ReturnType<typeof startSluice>>;
       try {
-        running = await startSluice(config, options.roles, logger);
+        running = await startSluice(config, options.roles ?? defaultRoles(config), logger);
       } catch (error) {
         log.fatal({ err: error, code: isSluiceError(error) ? error.code : undefined }, 'start-up failed');
         process.exit(1);

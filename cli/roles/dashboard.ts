@@ -3,11 +3,19 @@ import { createFleetState, mergeByPoint } from '../../core/fleet-state.js';
 import { encodeAlert } from '../../core/records.js';
 import { createKafkaLagSource } from '../../core/streams/kafka-lag.js';
 import { createEmbeddedLagSource } from '../../core/streams/embedded.js';
-import type { ConsumerLagSource, ReadingQuery, Writer } from '../../core/seams.js';
+import type { ConsumerLagSource, ReadingQuery, SinkStatus, Writer } from '../../core/seams.js';
 import { createLiveFeed } from '../../consumers/live-feed.js';
 import { createDashboard } from '../../dashboard/dashboard.js';
 import { opsRoutes } from './ops.js';
 import type { Role, RunningSluice, Services } from './shared.js';
+import { configuredSinks } from './sinks.js';
+
+/** What the roles started before the dashboard in this process hand it. */
+export interface InProcessStages {
+  writer?: Writer | undefined;
+  rulesReport?: (() => RulesReport) | undefined;
+  sinks?: (() => SinkStatus[]) | undefined;
+}
 
 /**
  * The dashboard: the live feed (every instance reads the whole stream), the fleet state it fills, consumer lag,
@@ -18,9 +26,9 @@ import type { Role, RunningSluice, Services } from './shared.js';
 export async function startDashboardRole(
   services: Services,
   roles: ReadonlySet<Role>,
-  writer: Writer | undefined,
-  rulesReport?: () => RulesReport,
+  stages: InProcessStages,
 ): Promise<Partial<RunningSluice>> {
+  const { writer, rulesReport, sinks } = stages;
   const { config, production, kafka, logger, metrics, memoryStore, closers } = services;
   const fleet = createFleetState({
     windowMs: config.LIVE_WINDOW_MINUTES * 60_000,
@@ -31,7 +39,13 @@ export async function startDashboardRole(
   const liveFeed = createLiveFeed({ warmWindowMs: config.LIVE_WINDOW_MINUTES * 60_000 }, { bus: services.bus, fleet, logger, metrics });
   // The rules group only where the rules run: elsewhere it may not exist, and a group that never committed reads as
   // the whole topic behind.
-  const lagGroups = [{ groupId: kafka.writerGroupId, stream: 'telemetry' as const }, ...(roles.has('rules') ? [{ groupId: kafka.rulesGroupId, stream: 'telemetry' as const }] : [])];
+  // The forward sinks' groups wherever their forwarder runs: this deployment's configuration names them.
+  const sinkGroups = configuredSinks(config).map((sink) => ({ sink, groupId: kafka.sinkGroupIds[sink] }));
+  const lagGroups = [
+    { groupId: kafka.writerGroupId, stream: 'telemetry' as const },
+    ...(roles.has('rules') ? [{ groupId: kafka.rulesGroupId, stream: 'telemetry' as const }] : []),
+    ...sinkGroups.map(({ groupId }) => ({ groupId, stream: 'telemetry' as const })),
+  ];
   const lag: ConsumerLagSource = production ? createKafkaLagSource(kafka, { groups: lagGroups }) : createEmbeddedLagSource();
   closers.add('consumer-lag', () => lag.close());
   // Opened before the dashboard, so it closes after it: no acknowledgement is left without a producer.
@@ -47,6 +61,7 @@ export async function startDashboardRole(
       mode: config.mode,
       roles: [...roles],
       rulesGroupId: kafka.rulesGroupId,
+      ...(sinkGroups.length > 0 ? { sinkGroups } : {}),
       authFailureBudget: config.AUTH_FAILURE_BUDGET,
       authFailureRefillMs: config.AUTH_FAILURE_REFILL_MS,
     },
@@ -65,6 +80,7 @@ export async function startDashboardRole(
       },
       ...(writer ? { writerStatus: writer.status } : {}),
       ...(rulesReport ? { rules: rulesReport } : {}),
+      ...(sinks ? { sinks } : {}),
     },
   );
   closers.add('dashboard', () => dashboard.close());

@@ -9,7 +9,7 @@ import type { ReadinessCheck, ReadingStore, StreamBus } from '../../core/seams.j
 import { createInfluxStore, type InfluxStoreOptions } from '../../consumers/stores/influx.js';
 import { createMemoryStore, type MemoryStore } from '../../consumers/stores/memory.js';
 
-export const ROLES = ['gateway', 'bridge', 'writer', 'rules', 'dashboard'] as const;
+export const ROLES = ['gateway', 'bridge', 'writer', 'rules', 'forwarder', 'dashboard'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** What a started process offers: its ports, and how to stop it. */

@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import type { StreamName, TableName } from '../seams.js';
+import { FORWARD_SINK_NAMES, type ForwardSinkName, type StreamName, type TableName } from '../seams.js';
 
 /**
  * How this deployment reaches Kafka and names what it keeps there, built once from the configuration
@@ -17,10 +17,12 @@ export interface KafkaConnection {
   readonly replicationFactor: number;
   /** Record batch compression; kafkajs brings gzip itself (snappy, lz4 and zstd need native codecs). */
   readonly compression: 'none' | 'gzip';
-  /** The store writer's consumer group (writerGroupId). */
+  /** The store writer's consumer group (consumerGroupId). */
   readonly writerGroupId: string;
-  /** The rules stage's consumer group (rulesGroupId). */
+  /** The rules stage's consumer group. */
   readonly rulesGroupId: string;
+  /** Each forward sink's consumer group. */
+  readonly sinkGroupIds: Readonly<Record<ForwardSinkName, string>>;
 }
 
 export type KafkaConnectionConfig = Pick<
@@ -37,24 +39,30 @@ export function kafkaConnectionFrom(config: KafkaConnectionConfig): KafkaConnect
     partitions: config.KAFKA_PARTITIONS,
     replicationFactor: config.KAFKA_REPLICATION_FACTOR,
     compression: config.KAFKA_COMPRESSION,
-    writerGroupId: writerGroupId(config),
-    rulesGroupId: rulesGroupId(config),
+    writerGroupId: consumerGroupId(config, 'writer'),
+    rulesGroupId: consumerGroupId(config, 'rules'),
+    sinkGroupIds: Object.freeze(Object.fromEntries(FORWARD_SINK_NAMES.map((sink) => [sink, consumerGroupId(config, sink)])) as Record<ForwardSinkName, string>),
   });
 }
 
-/**
- * The store writer's Kafka consumer group, the one place it is spelled out (the connection carries it to the
- * wiring, the writer thread and the dashboard's lag; tests call this). It includes the topic prefix
- * (docs/contracts.md §6): two deployments sharing a Kafka cluster and a client id never share a group, which would
- * hand each writer the other's partitions (and kafkajs drops those, unread).
- */
-export function writerGroupId(config: Pick<Config, 'KAFKA_CLIENT_ID' | 'KAFKA_TOPIC_PREFIX' | 'KAFKA_WRITER_GROUP'>): string {
-  return config.KAFKA_WRITER_GROUP ?? `${config.KAFKA_CLIENT_ID}-${config.KAFKA_TOPIC_PREFIX}-writer`;
-}
+/** The consumer groups of a deployment: the store writer, the rules stage and one per forward sink. */
+export type ConsumerGroupOf = 'writer' | 'rules' | ForwardSinkName;
 
-/** The rules stage's consumer group: per deployment, like the writer's (writerGroupId). */
-export function rulesGroupId(config: Pick<Config, 'KAFKA_CLIENT_ID' | 'KAFKA_TOPIC_PREFIX' | 'KAFKA_RULES_GROUP'>): string {
-  return config.KAFKA_RULES_GROUP ?? `${config.KAFKA_CLIENT_ID}-${config.KAFKA_TOPIC_PREFIX}-rules`;
+/**
+ * A consumer group's id, the one place one is spelled out (the connection carries them to the wiring, the threads and
+ * the dashboard's lag; tests call this). `{client id}-{prefix}-{stage}`, or KAFKA_WRITER_GROUP / KAFKA_RULES_GROUP;
+ * a forward sink's group is `{client id}-{prefix}-sink-{sink}` (docs/contracts.md §6, §16). It includes the topic
+ * prefix: two deployments sharing a Kafka cluster and a client id never share a group, which would hand each member
+ * the other's partitions (and kafkajs drops those, unread).
+ */
+export function consumerGroupId(
+  config: Pick<Config, 'KAFKA_CLIENT_ID' | 'KAFKA_TOPIC_PREFIX' | 'KAFKA_WRITER_GROUP' | 'KAFKA_RULES_GROUP'>,
+  of: ConsumerGroupOf,
+): string {
+  const base = `${config.KAFKA_CLIENT_ID}-${config.KAFKA_TOPIC_PREFIX}`;
+  if (of === 'writer') return config.KAFKA_WRITER_GROUP ?? `${base}-writer`;
+  if (of === 'rules') return config.KAFKA_RULES_GROUP ?? `${base}-rules`;
+  return `${base}-sink-${of}`;
 }
 
 /** A stream's topic in Kafka (docs/contracts.md §6: `{prefix}.telemetry`, …). */

@@ -1,5 +1,5 @@
 import uPlot from 'uplot';
-import type { PipelineSnapshot, RulesPipelineReport, Severity } from '../protocol.js';
+import type { PipelineSnapshot, RulesPipelineReport, Severity, SinkReport } from '../protocol.js';
 import { axes, themeColor } from './chart.js';
 import { backendStates, BLANK, clockTime, agoText, liveText, pipelineIsFresh, type LinkState, type PollOutcome } from './connection.js';
 import { formatCount, formatRate, h, setText } from './format.js';
@@ -38,6 +38,8 @@ export function pipelineView(live: Live, onMode: (mode: PipelineSnapshot['mode']
   const backends = h('ul', { class: 'checks', id: 'backends' });
   const deadLetters = h('table', { class: 'grid-table', id: 'dead-letter-reasons' });
   const lag = h('div', { class: 'panel-body', id: 'consumer-lag' });
+  const sinksBody = h('div', { class: 'panel-body', id: 'sinks' });
+  const sinksPanel = h('section', { class: 'panel wide', id: 'sinks-pipeline', hidden: '' }, h('h2', {}, 'Forward sinks'), sinksBody);
   const rulesBody = h('div', { class: 'panel-body rules-body' });
   const rulesPanel = h('section', { class: 'panel wide', id: 'rules-pipeline', hidden: '' }, h('h2', {}, 'Rules'), rulesBody);
   const updated = h('p', { class: 'muted small', id: 'pipeline-updated' });
@@ -47,6 +49,7 @@ export function pipelineView(live: Live, onMode: (mode: PipelineSnapshot['mode']
     banner,
     tiles,
     h('section', { class: 'panel wide' }, h('h2', {}, 'Ingest rate'), chartHost),
+    sinksPanel,
     rulesPanel,
     h(
       'div',
@@ -156,6 +159,9 @@ export function pipelineView(live: Live, onMode: (mode: PipelineSnapshot['mode']
       );
     }
 
+    sinksPanel.hidden = p.sinks.length === 0;
+    if (p.sinks.length > 0) renderSinks(p.sinks, fresh);
+
     rulesPanel.hidden = p.rules === undefined;
     if (p.rules) renderRules(p.rules, fresh);
 
@@ -177,6 +183,39 @@ export function pipelineView(live: Live, onMode: (mode: PipelineSnapshot['mode']
     } else {
       plot.setData(data);
     }
+  }
+
+  /** One row per forward sink: its state, how fast it delivers, how far behind it is, and why it fails. */
+  function renderSinks(sinks: SinkReport[], fresh: boolean): void {
+    const count = (v: number | null) => (v === null ? '–' : formatCount(v));
+    const seconds = (v: number | null) => (v === null ? '–' : v < 10 ? `${v.toFixed(1)} s` : `${formatCount(Math.round(v))} s`);
+    sinksBody.replaceChildren(
+      h(
+        'table',
+        { class: 'grid-table' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'Sink'), h('th', {}, 'State'), h('th', { class: 'num' }, 'Delivered /s'), h('th', { class: 'num' }, 'Lag (records)'), h('th', { class: 'num' }, 'Lag (time)'), h('th', { class: 'num' }, 'Refused'), h('th', {}, 'Last error'))),
+        h(
+          'tbody',
+          {},
+          ...sinks.map((s) => {
+            const state = fresh ? s.state : 'unknown';
+            const label = state === 'elsewhere' ? 'in another process' : state;
+            const error = s.lastError ?? (s.connection && !s.connection.connected ? s.connection.note : undefined);
+            return h(
+              'tr',
+              { 'data-sink': s.sink, 'data-state': state },
+              h('td', {}, h('strong', {}, s.sink), h('br', {}), h('span', { class: 'mono muted small' }, s.groupId)),
+              h('td', {}, h('span', { class: `tag tag-writer-${state === 'elsewhere' ? 'absent' : state}` }, label)),
+              h('td', { class: 'num' }, s.recordsPerSec === null ? '–' : liveText(formatRate(s.recordsPerSec), fresh)),
+              h('td', { class: 'num' }, liveText(count(s.lagRecords), fresh)),
+              h('td', { class: 'num' }, liveText(seconds(s.lagSec), fresh)),
+              h('td', { class: 'num' }, count(s.refused)),
+              h('td', { class: error ? 'error-text' : 'muted' }, error ?? '–'),
+            );
+          }),
+        ),
+      ),
+    );
   }
 
   /** The rules stage: how busy it is, the alerts it made, how long restoring its state took, its file and lag. */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import mqtt from 'mqtt';
 import { io, type Socket } from 'socket.io-client';
 import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
-import { writerGroupId } from '../../core/streams/connection.js';
+import { consumerGroupId } from '../../core/streams/connection.js';
 
 const kafkaBrokers = inject('kafkaBrokers');
 const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -94,7 +94,7 @@ describe('live feed', () => {
       const text = await (await fetch(`http://127.0.0.1:${sluice!.dashboardPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
       return text
         .split('\n')
-        .filter((line) => line.startsWith(`sluice_consumer_lag{group="${writerGroupId({ KAFKA_CLIENT_ID: `lf-${prefix}`, KAFKA_TOPIC_PREFIX: prefix })}",topic="${prefix}.telemetry"`))
+        .filter((line) => line.startsWith(`sluice_consumer_lag{group="${consumerGroupId({ KAFKA_CLIENT_ID: `lf-${prefix}`, KAFKA_TOPIC_PREFIX: prefix }, 'writer')}",topic="${prefix}.telemetry"`))
         .map((line) => Number(line.slice(line.lastIndexOf(' ') + 1)));
     };
     await expect.poll(async () => (await lagSamples()).length, { timeout: 15_000 }).toBe(3);

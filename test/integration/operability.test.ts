@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import { io as ioClient } from 'socket.io-client';
 import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
-import { writerGroupId } from '../../core/streams/connection.js';
+import { consumerGroupId } from '../../core/streams/connection.js';
 import { startPrivateVictoria, type PrivateVictoria } from '../support/victoria.js';
 import { exportSeries } from '../support/store.js';
 import { Kafka, logLevel, readTopic } from '../support/kafka.js';
@@ -201,7 +201,7 @@ describe('graceful shutdown', () => {
     // Consumed and committed means stored: every record below the writer's committed offsets is in the store.
     const admin = new Kafka({ clientId: 'gs-assert', brokers: kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
-    const committed = (await admin.fetchOffsets({ groupId: writerGroupId({ KAFKA_CLIENT_ID: `gs-${prefix}`, KAFKA_TOPIC_PREFIX: prefix }), topics: [`${prefix}.telemetry`] }))[0]!.partitions;
+    const committed = (await admin.fetchOffsets({ groupId: consumerGroupId({ KAFKA_CLIENT_ID: `gs-${prefix}`, KAFKA_TOPIC_PREFIX: prefix }, 'writer'), topics: [`${prefix}.telemetry`] }))[0]!.partitions;
     await admin.disconnect();
     const fullTopic = await readTopic(kafkaBrokers, `${prefix}.telemetry`, (rs) => rs.length >= records.length);
     const offsets = new Map<number, number>(committed.map((p) => [p.partition, Number(p.offset)]));

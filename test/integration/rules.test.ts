@@ -7,7 +7,7 @@ import { Kafka, logLevel } from '../support/kafka.js';
 import { readTopic, type KafkaRecord } from '../support/kafka.js';
 import { addDevices, startSluiceProcess, tempDataDir, type SluiceProcess } from '../support/sluice-process.js';
 import { partitionForKey } from '../../core/murmur2.js';
-import { rulesGroupId } from '../../core/streams/connection.js';
+import { consumerGroupId } from '../../core/streams/connection.js';
 import type { AlertTransition } from '../../core/alerts.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -92,7 +92,7 @@ async function rulesCaughtUp(d: Deployment): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const groupId = rulesGroupId({ KAFKA_CLIENT_ID: 'sluice', KAFKA_TOPIC_PREFIX: d.prefix, KAFKA_RULES_GROUP: undefined });
+    const groupId = consumerGroupId({ KAFKA_CLIENT_ID: 'sluice', KAFKA_TOPIC_PREFIX: d.prefix, KAFKA_RULES_GROUP: undefined }, 'rules');
     await waitUntil(
       async () => {
         const ends = await admin.fetchTopicOffsets(`${d.prefix}.telemetry`);

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import mqtt from 'mqtt';
 import { Kafka, logLevel, type Admin, type Consumer } from '../support/kafka.js';
 import { loadConfig } from '../../core/config.js';
-import { writerGroupId } from '../../core/streams/connection.js';
+import { consumerGroupId } from '../../core/streams/connection.js';
 import { createKafkaBus } from '../../core/streams/kafka.js';
 import { createLogger } from '../../core/logger.js';
 import { partitionForKey } from '../../core/murmur2.js';
@@ -179,7 +179,7 @@ describe('writer consumer group per deployment', () => {
     await startDeployment(prefix, { KAFKA_CLIENT_ID: clientId }, { roles: ['writer'] });
     await withAdmin(async (admin) => {
       const committed = async () =>
-        (await admin.fetchOffsets({ groupId: writerGroupId({ KAFKA_CLIENT_ID: clientId, KAFKA_TOPIC_PREFIX: prefix }), topics: [`${prefix}.telemetry`] }))[0]!.partitions.reduce(
+        (await admin.fetchOffsets({ groupId: consumerGroupId({ KAFKA_CLIENT_ID: clientId, KAFKA_TOPIC_PREFIX: prefix }, 'writer'), topics: [`${prefix}.telemetry`] }))[0]!.partitions.reduce(
           (n, p) => n + Math.max(0, Number(p.offset)),
           0,
         );
@@ -194,7 +194,7 @@ describe('writer consumer group per deployment', () => {
     const groupId = `wgoverride-${runId}`;
     const clientId = `wgo-${runId}`;
     const deployment = await startDeployment(prefix, { KAFKA_CLIENT_ID: clientId, KAFKA_WRITER_GROUP: groupId, WRITER_THREAD: 'true' }, { devices: devicesCoveringPartitions('wgo') });
-    expect(writerGroupId(loadConfig({ KAFKA_CLIENT_ID: clientId, KAFKA_TOPIC_PREFIX: prefix, KAFKA_WRITER_GROUP: groupId }))).toBe(groupId);
+    expect(consumerGroupId(loadConfig({ KAFKA_CLIENT_ID: clientId, KAFKA_TOPIC_PREFIX: prefix, KAFKA_WRITER_GROUP: groupId }), 'writer')).toBe(groupId);
     await expect.poll(async () => (await readyz(deployment)).status, { timeout: 30_000, interval: 200 }).toBe(200);
     expect((await readyz(deployment)).body.checks['writer-group']).toBe(true);
 
@@ -263,7 +263,7 @@ describe('writer consumer group per deployment', () => {
       return answers.every((a) => a.status === 200) ? answers.map((a) => a.body.notes?.['writer-group']).find((n) => n !== undefined) : undefined;
     };
     await expect.poll(note, { timeout: 30_000, interval: 200 }).toBe(
-      `writer group ${writerGroupId({ KAFKA_CLIENT_ID: env.KAFKA_CLIENT_ID, KAFKA_TOPIC_PREFIX: prefix })} has no partitions for this member: its 2 members share the 1 partition (${prefix}.telemetry has 1), so it stands by and takes over when a member leaves`,
+      `writer group ${consumerGroupId({ KAFKA_CLIENT_ID: env.KAFKA_CLIENT_ID, KAFKA_TOPIC_PREFIX: prefix }, 'writer')} has no partitions for this member: its 2 members share the 1 partition (${prefix}.telemetry has 1), so it stands by and takes over when a member leaves`,
     );
     expect(members.flatMap((m) => m.logs).some((l) => l.level === 40 && l.module === 'writer')).toBe(false);
   });

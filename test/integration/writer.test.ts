@@ -4,7 +4,7 @@ import { createKafkaBus } from '../../core/streams/kafka.js';
 import { createMetrics } from '../../core/metrics.js';
 import { createLogger } from '../../core/logger.js';
 import { createWriter } from '../../consumers/writer.js';
-import { writerGroupId } from '../../core/streams/connection.js';
+import { consumerGroupId } from '../../core/streams/connection.js';
 import { createInfluxStore } from '../../consumers/stores/influx.js';
 import type { Reading } from '../../core/reading.js';
 import { startPrivateVictoria, type PrivateVictoria } from '../support/victoria.js';
@@ -156,7 +156,7 @@ describe('writer against a real store', () => {
       const devicePrefix = `w2-${runId}-`;
       const producer = await createTopicProducer(prefix, 6);
       const writers = [await startWriter(prefix), await startWriter(prefix)];
-      const groupId = writerGroupId({ KAFKA_CLIENT_ID: `wp-${prefix}`, KAFKA_TOPIC_PREFIX: prefix });
+      const groupId = consumerGroupId({ KAFKA_CLIENT_ID: `wp-${prefix}`, KAFKA_TOPIC_PREFIX: prefix }, 'writer');
       const admin = new Kafka({ clientId: 'assert', brokers: kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
       await admin.connect();
       try {

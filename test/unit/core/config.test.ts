@@ -45,4 +45,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ KAFKA_WRITER_GROUP: 'my writers' })).toThrow(/KAFKA_WRITER_GROUP.*letters, digits/);
     expect(() => loadConfig({ KAFKA_WRITER_GROUP: 'x'.repeat(250) })).toThrow(/KAFKA_WRITER_GROUP/);
   });
+
+  it('takes the forward sinks\' settings and refuses a server or topic of the wrong shape, naming each', () => {
+    const config = loadConfig({ RABBITMQ_URL: 'amqp://guest:guest@127.0.0.1:5672/', KINESIS_STREAM: 'readings', PULSAR_URL: 'http://127.0.0.1:8080' });
+    expect(config).toMatchObject({ RABBITMQ_QUEUE_TYPE: 'classic', KINESIS_BATCH_RECORDS: 500, PULSAR_LINGER_MS: 20, FORWARDER_UNREADY_AFTER_MS: 60_000 });
+    expect(loadConfig({ PULSAR_TOPIC: 'non-persistent://t/ns/readings' }).PULSAR_TOPIC).toBe('non-persistent://t/ns/readings');
+    expect(() => loadConfig({ RABBITMQ_URL: 'http://127.0.0.1:5672' })).toThrow(/RABBITMQ_URL must be an amqp/);
+    expect(() => loadConfig({ PULSAR_URL: 'pulsar://127.0.0.1:6650' })).toThrow(/PULSAR_URL must be the broker's http/);
+    expect(() => loadConfig({ PULSAR_TOPIC: 'readings' })).toThrow(/PULSAR_TOPIC must be persistent:/);
+    expect(() => loadConfig({ KINESIS_BATCH_RECORDS: '501' })).toThrow(/KINESIS_BATCH_RECORDS/);
+    expect(() => loadConfig({ KINESIS_STREAM: 'my stream' })).toThrow(/KINESIS_STREAM/);
+  });
 });

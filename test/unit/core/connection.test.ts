@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../core/config.js';
-import { kafkaConnectionFrom, topicName, writerGroupId } from '../../../core/streams/connection.js';
+import { consumerGroupId, kafkaConnectionFrom, topicName } from '../../../core/streams/connection.js';
 
 const production = { KAFKA_BROKERS: 'k1:9092, k2:9093', INFLUX_URL: 'http://127.0.0.1:8086' };
 
@@ -25,6 +25,7 @@ describe('kafkaConnectionFrom', () => {
       compression: 'gzip',
       writerGroupId: 'edge-plant-a-writer',
       rulesGroupId: 'edge-plant-a-rules',
+      sinkGroupIds: { rabbitmq: 'edge-plant-a-sink-rabbitmq', kinesis: 'edge-plant-a-sink-kinesis', pulsar: 'edge-plant-a-sink-pulsar' },
     });
   });
 
@@ -38,6 +39,7 @@ describe('kafkaConnectionFrom', () => {
       compression: 'none',
       writerGroupId: 'sluice-iot-writer',
       rulesGroupId: 'sluice-iot-rules',
+      sinkGroupIds: { rabbitmq: 'sluice-iot-sink-rabbitmq', kinesis: 'sluice-iot-sink-kinesis', pulsar: 'sluice-iot-sink-pulsar' },
     });
     // The embedded mode has no brokers, and still a writer group (its in-process queue has groups too).
     expect(kafkaConnectionFrom(loadConfig({}))).toMatchObject({ brokers: [], writerGroupId: 'sluice-iot-writer' });
@@ -59,18 +61,27 @@ describe('kafkaConnectionFrom', () => {
   });
 });
 
-describe('writerGroupId', () => {
+describe('consumerGroupId', () => {
   it('includes the topic prefix by default, so deployments sharing a Kafka cluster and a client id never share a group', () => {
-    expect(writerGroupId(loadConfig({}))).toBe('sluice-iot-writer');
-    const plant = writerGroupId(loadConfig({ KAFKA_TOPIC_PREFIX: 'plant-a' }));
-    const lab = writerGroupId(loadConfig({ KAFKA_TOPIC_PREFIX: 'lab' }));
+    expect(consumerGroupId(loadConfig({}), 'writer')).toBe('sluice-iot-writer');
+    const plant = consumerGroupId(loadConfig({ KAFKA_TOPIC_PREFIX: 'plant-a' }), 'writer');
+    const lab = consumerGroupId(loadConfig({ KAFKA_TOPIC_PREFIX: 'lab' }), 'writer');
     expect(plant).toBe('sluice-plant-a-writer');
     expect(lab).not.toBe(plant);
-    expect(writerGroupId({ KAFKA_CLIENT_ID: 'edge', KAFKA_TOPIC_PREFIX: 'iot' })).toBe('edge-iot-writer');
+    expect(consumerGroupId({ KAFKA_CLIENT_ID: 'edge', KAFKA_TOPIC_PREFIX: 'iot' }, 'writer')).toBe('edge-iot-writer');
   });
 
   it('is KAFKA_WRITER_GROUP when that is set', () => {
-    expect(writerGroupId(loadConfig({ KAFKA_WRITER_GROUP: 'sluice-writer', KAFKA_TOPIC_PREFIX: 'lab' }))).toBe('sluice-writer');
+    expect(consumerGroupId(loadConfig({ KAFKA_WRITER_GROUP: 'sluice-writer', KAFKA_TOPIC_PREFIX: 'lab' }), 'writer')).toBe('sluice-writer');
+  });
+
+  it('gives the rules stage and each forward sink a group of their own per deployment', () => {
+    const config = loadConfig({ KAFKA_CLIENT_ID: 'edge', KAFKA_TOPIC_PREFIX: 'plant-a' });
+    expect(consumerGroupId(config, 'rules')).toBe('edge-plant-a-rules');
+    expect(consumerGroupId(loadConfig({ KAFKA_RULES_GROUP: 'my-rules' }), 'rules')).toBe('my-rules');
+    const sinks = (['rabbitmq', 'kinesis', 'pulsar'] as const).map((sink) => consumerGroupId(config, sink));
+    expect(sinks).toEqual(['edge-plant-a-sink-rabbitmq', 'edge-plant-a-sink-kinesis', 'edge-plant-a-sink-pulsar']);
+    expect(new Set([...sinks, consumerGroupId(config, 'writer'), consumerGroupId(config, 'rules')]).size).toBe(5);
   });
 });
 
