@@ -39,7 +39,7 @@ function withoutIdLabels(value: unknown): unknown {
 }
 
 describe('docker-compose.yml', () => {
-  const compose = parse(read('docker-compose.yml'), { merge: true }) as ComposeFile;
+  const compose = parse(read('docker-compose.yml'), { merge: true, maxAliasCount: 1000 }) as ComposeFile;
 
   it('validates against the Compose Specification JSON schema', () => {
     const ajv = new Ajv2019({ strict: false, allErrors: true });
@@ -75,6 +75,9 @@ describe('docker-compose.yml', () => {
       'sluice-writer': 'start --roles writer',
       'sluice-rules': 'start --roles rules',
       'sluice-dashboard': 'start --roles dashboard',
+      'sluice-forwarder-rabbitmq': 'start --roles forwarder',
+      'sluice-forwarder-kinesis': 'start --roles forwarder',
+      'sluice-forwarder-pulsar': 'start --roles forwarder',
       'sluice-gateway-1': 'start --roles gateway,bridge',
       'sluice-gateway-2': 'start --roles gateway,bridge',
       'sluice-writer-1': 'start --roles writer',
@@ -83,6 +86,21 @@ describe('docker-compose.yml', () => {
       'sluice-dashboard-1': 'start --roles dashboard',
       'sluice-dashboard-2': 'start --roles dashboard',
     });
+  });
+
+  it('gives each forward sink a profile with its server and a forwarder pointed at it, waiting for both Kafka and the server', () => {
+    const sinks = { rabbitmq: ['rabbitmq', 'RABBITMQ_URL'], kinesis: ['kinesis', 'KINESIS_STREAM'], pulsar: ['pulsar', 'PULSAR_URL'] } as const;
+    for (const [profile, [server, variable]] of Object.entries(sinks)) {
+      const forwarder = compose.services[`sluice-forwarder-${profile}`]!;
+      expect(forwarder.profiles).toEqual([profile]);
+      expect(compose.services[server]?.profiles).toEqual([profile]);
+      expect(compose.services[server]?.healthcheck?.test, `${server} health check`).toBeDefined();
+      expect(forwarder.environment?.[variable], `${variable} of the ${profile} forwarder`).toBeTruthy();
+      expect(Object.keys(forwarder.depends_on ?? {}).sort()).toEqual(['kafka', server].sort());
+      // What a forwarder starts with must be a configuration Sluice accepts, so the container does not die at start.
+      const env = Object.fromEntries(Object.entries(forwarder.environment ?? {}).map(([name, value]) => [name, withComposeDefaults(value)]));
+      expect(() => loadConfig(env)).not.toThrow();
+    }
   });
 
   it('gives the rules role a rules file that is valid, in a mounted directory so edits saved by rename are seen', () => {
@@ -131,7 +149,7 @@ function haproxyMs(value: string): number {
 }
 
 describe('docker-compose.yml, the cluster profile', () => {
-  const compose = parse(read('docker-compose.yml'), { merge: true }) as ComposeFile;
+  const compose = parse(read('docker-compose.yml'), { merge: true, maxAliasCount: 1000 }) as ComposeFile;
   const inCluster = Object.entries(compose.services).filter(([, service]) => service.profiles?.includes('cluster'));
   const clusterSluice = inCluster.filter(([, service]) => service.build !== undefined);
   const gateways = clusterSluice.filter(([, service]) => service.command?.includes('gateway,bridge')).map(([name]) => name);
