@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../../core/metrics.js';
 import { createPipelineMonitor, histogramQuantile, ratePerSec } from '../../../dashboard/pipeline.js';
+import type { SinkStatus } from '../../../core/seams.js';
 
 describe('histogramQuantile', () => {
   const bounds = [0.01, 0.1, 1];
@@ -172,6 +173,60 @@ describe('createPipelineMonitor: the rules section', () => {
         notifications: null,
         lag: [],
       });
+    } finally {
+      monitor.close();
+    }
+  });
+});
+
+describe('createPipelineMonitor: the forward sinks', () => {
+  it('reports each configured sink: its loop where it runs here, only its Kafka lag where it runs elsewhere', async () => {
+    const metrics = createMetrics();
+    const clock = { t: 100_000 };
+    const statuses: SinkStatus[] = [
+      { sink: 'rabbitmq', groupId: 'sluice-iot-sink-rabbitmq', state: 'retrying', delivered: 900, refused: 2, inFlight: 40, lastDeliveredTs: 88_000, failingSince: 95_000, lastError: 'connect ECONNREFUSED' },
+    ];
+    const lag = {
+      available: true,
+      groups: [
+        { groupId: 'sluice-iot-sink-rabbitmq', topic: 'iot.telemetry', totalLag: 120, partitions: [] },
+        { groupId: 'sluice-iot-sink-kinesis', topic: 'iot.telemetry', totalLag: 0, partitions: [] },
+      ],
+    };
+    const monitor = createPipelineMonitor(
+      {
+        mode: 'production',
+        roles: ['forwarder', 'dashboard'],
+        now: () => clock.t,
+        sampleMs: 60_000,
+        sinkGroups: [
+          { sink: 'rabbitmq', groupId: 'sluice-iot-sink-rabbitmq' },
+          { sink: 'kinesis', groupId: 'sluice-iot-sink-kinesis' },
+          { sink: 'pulsar', groupId: 'sluice-iot-sink-pulsar' },
+        ],
+      },
+      { metrics, readiness: [], deadLetterCounts: () => ({}), lag: async () => lag, sinks: () => statuses },
+    );
+    try {
+      await monitor.sample();
+      clock.t = 105_000;
+      metrics.sinkRecords.inc({ sink: 'rabbitmq' }, 500);
+      const { sinks } = await monitor.snapshot();
+      expect(sinks).toEqual([
+        { sink: 'rabbitmq', groupId: 'sluice-iot-sink-rabbitmq', state: 'retrying', recordsPerSec: 100, refused: 2, lagRecords: 120, lagSec: 17, lastError: 'connect ECONNREFUSED', failingSince: 95_000 },
+        { sink: 'kinesis', groupId: 'sluice-iot-sink-kinesis', state: 'elsewhere', recordsPerSec: null, refused: null, lagRecords: 0, lagSec: null },
+        // A group Kafka knows nothing of yet has no lag to tell.
+        { sink: 'pulsar', groupId: 'sluice-iot-sink-pulsar', state: 'elsewhere', recordsPerSec: null, refused: null, lagRecords: null, lagSec: null },
+      ]);
+    } finally {
+      monitor.close();
+    }
+  });
+
+  it('has no sinks when none is configured', async () => {
+    const monitor = createPipelineMonitor({ mode: 'embedded', roles: ['dashboard'], sampleMs: 60_000 }, { metrics: createMetrics(), readiness: [], deadLetterCounts: () => ({}) });
+    try {
+      expect((await monitor.snapshot()).sinks).toEqual([]);
     } finally {
       monitor.close();
     }
