@@ -134,10 +134,12 @@ describe('writer against a real store', () => {
       const first = await startWriter(prefix);
       const total = 20_000;
       try {
-        await produce(producer, prefix, readingsFor(devicePrefix, 0, total, 50));
-        // Kill once some, but not all, readings are stored: the writer is mid-stream with batches in flight.
+        // Half the stream first, so however fast this machine stores it, the kill lands before the stream's end.
+        await produce(producer, prefix, readingsFor(devicePrefix, 0, total / 2, 50));
+        // Kill once some readings are stored: the writer is mid-stream with batches in flight.
         await expect.poll(async () => (await storedSeqs(vm.url, devicePrefix)).length, { timeout: 30_000, interval: 50 }).toBeGreaterThan(0);
         expect(await first.stop('SIGKILL')).toBeNull();
+        await produce(producer, prefix, readingsFor(devicePrefix, total / 2, total / 2, 50));
         expect((await storedSeqs(vm.url, devicePrefix)).length).toBeLessThan(total);
         const second = await startWriter(prefix);
         try {

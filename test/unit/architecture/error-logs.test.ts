@@ -13,7 +13,8 @@ async function restrictedSyntax(file: string, source: string): Promise<string[]>
 
 const probe = (line: string) => `import type { Logger } from '../core/logger.js';\nexport function f(log: Logger, error: unknown, message: string): void {\n  ${line}\n}\n`;
 
-describe('one way to log an error (core/logger.ts)', () => {
+// The first lint loads the whole config and its TypeScript parser: seconds on a loaded machine, not a unit test's 5.
+describe('one way to log an error (core/logger.ts)', { timeout: 60_000 }, () => {
   it.each([
     ['gateway/probe.ts', "log.warn({ err: (error as Error).message }, 'not delivered');"],
     ['rules/probe.ts', "log.warn({ partition: 1, err: (error as Error)?.message }, 'not restored');"],
