@@ -113,6 +113,8 @@ export async function startPrivateKinesis(options: PrivateKinesisOptions = {}): 
     started.once('error', (error) => (exitReason = error.message));
     started.once('exit', (code, signal) => (exitReason = signal ? `killed by ${signal}` : `exit code ${code}`));
     child = started;
+    // A spawned child outlives a parent that crashes; this one must not keep its ports and data.
+    process.once('exit', () => started.kill('SIGKILL'));
     log(`launched pid ${started.pid ?? '?'} on port ${plainPort} behind ${endpoint}, data in ${dir}`);
   }
 
