@@ -36,6 +36,8 @@ export interface PrivateRabbitmq extends PrivateSinkServer {
   readonly queue: string;
   /** Data, logs and config. */
   readonly dir: string;
+  /** Runs `rabbitmqctl -n <node> …args` against this node, e.g. to raise a resource alarm in a test. */
+  ctl(args: string[]): Promise<{ code: number; output: string }>;
 }
 
 /** Debian installs the scripts here; /usr/sbin/rabbitmq-server is a wrapper that switches to the `rabbitmq` user. */
@@ -47,7 +49,7 @@ export async function startPrivateRabbitmq(options: PrivateRabbitmqOptions = {})
   const prefix = options.topicPrefix ?? `sinktest-${randomBytes(3).toString('hex')}`;
   const queueType = options.queueType ?? 'classic';
   const dir = await mkdtemp(join(tmpdir(), 'sluice-rabbitmq-'));
-  const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
+  const [port, distPort, epmdPort, ctlPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const nodeName = `sluice-${port}@localhost`;
   const url = `amqp://guest:guest@127.0.0.1:${port}`;
   const target = `${prefix}.telemetry`;
@@ -89,6 +91,9 @@ export async function startPrivateRabbitmq(options: PrivateRabbitmqOptions = {})
     RABBITMQ_CONF_ENV_FILE: join(dir, 'rabbitmq-env.conf'),
     RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
     RABBITMQ_PID_FILE: join(dir, 'rabbitmq.pid'),
+    // rabbitmqctl's own distribution port; its default (dist port + 10000) can pass 65535.
+    RABBITMQ_CTL_DIST_PORT_MIN: String(ctlPort),
+    RABBITMQ_CTL_DIST_PORT_MAX: String(ctlPort),
   };
 
   let server: { pid: number; exitReason: () => string | undefined } | undefined;
@@ -218,6 +223,7 @@ export async function startPrivateRabbitmq(options: PrivateRabbitmqOptions = {})
     start,
     consume,
     close,
+    ctl: (args) => runCommand('/usr/lib/rabbitmq/bin/rabbitmqctl', ['-n', nodeName, ...args], { env: env as Record<string, string> }),
   };
 }
 
