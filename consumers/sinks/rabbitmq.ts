@@ -154,6 +154,8 @@ interface Link {
   channelError?: Error;
   /** The server's resource alarm while it blocks our publishes. */
   blocked?: string;
+  /** Why we dropped it ourselves: what health() says after its close. */
+  abandoned?: string;
 }
 
 /** Per write: which records a basic.return names (the message id) and what was refused. */
@@ -192,7 +194,7 @@ export function createRabbitmqSink(options: RabbitmqSinkOptions, deps: RabbitmqS
     model.on('close', (error?: Error) => {
       if (link === opened) link = undefined;
       if (!closed) {
-        lastProblem = error ? describeAmqpFailure(error) : 'connection closed';
+        lastProblem = opened.abandoned ?? (error ? describeAmqpFailure(error) : 'connection closed');
         log.warn({ ...(error ? { err: error } : {}) }, 'RabbitMQ connection closed; reconnecting on the next write');
       }
     });
@@ -259,7 +261,9 @@ export function createRabbitmqSink(options: RabbitmqSinkOptions, deps: RabbitmqS
   };
 
   /** Drops a link whose state we no longer trust (a write timed out on it): the next write starts afresh. */
-  const abandon = (target: Link): void => {
+  const abandon = (target: Link, why: string): void => {
+    target.abandoned = why;
+    lastProblem = why;
     if (link === target) link = undefined;
     void withTimeout(target.model.close(), CLOSE_TIMEOUT_MS, 'closing').catch(() => undefined);
   };
@@ -366,9 +370,9 @@ export function createRabbitmqSink(options: RabbitmqSinkOptions, deps: RabbitmqS
       }
       await withTimeout(Promise.all(confirms), deadline - Date.now(), 'waiting for confirms');
     } catch (error) {
-      abandon(target);
       const unconfirmed = records.length - from - refused.size;
       const blocked = target.blocked === undefined ? '' : ` — the connection is blocked by a resource alarm: ${target.blocked}`;
+      abandon(target, target.blocked === undefined ? `confirms timed out after ${confirmTimeoutMs} ms` : `blocked by a resource alarm: ${target.blocked}`);
       throw unavailable(`${where} did not confirm ${unconfirmed} messages within ${confirmTimeoutMs} ms${blocked}`, error, target.blocked !== undefined);
     } finally {
       if (round === current) round = undefined;

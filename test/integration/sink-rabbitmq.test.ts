@@ -222,7 +222,7 @@ describe('RabbitMQ sink against a real RabbitMQ', () => {
 
   it('says so in health() while a resource alarm blocks publishing, and the write times out', async () => {
     const blockedSink = createRabbitmqSink(
-      { url: server.url, exchange: server.exchange, queue: server.queue, queueType: 'classic', maxRecords: 100, confirmTimeoutMs: 5_000 },
+      { url: server.url, exchange: server.exchange, queue: server.queue, queueType: 'classic', maxRecords: 100, confirmTimeoutMs: 8_000 },
       { logger },
     );
     try {
@@ -230,7 +230,10 @@ describe('RabbitMQ sink against a real RabbitMQ', () => {
       const alarm = await server.ctl(['set_vm_memory_high_watermark', '0.0000001']);
       expect(alarm.code, alarm.output).toBe(0);
       const written = blockedSink.write(batchOf(['t6-a'], 2));
+      written.catch(() => undefined); // awaited below, after health() was looked at
+      await expect.poll(() => blockedSink.health(), { timeout: 6_000, interval: 50 }).toEqual({ connected: true, note: expect.stringMatching(/^blocked by a resource alarm/) as string });
       await expect(written).rejects.toMatchObject({ code: ErrorCodes.SINK_UNAVAILABLE, message: expect.stringMatching(/blocked/) as string });
+      expect(blockedSink.health()).toMatchObject({ connected: false, note: expect.stringMatching(/^blocked by a resource alarm/) as string });
     } finally {
       const cleared = await server.ctl(['set_vm_memory_high_watermark', '0.4']);
       expect(cleared.code, cleared.output).toBe(0);
