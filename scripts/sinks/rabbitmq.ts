@@ -49,7 +49,7 @@ export async function startPrivateRabbitmq(options: PrivateRabbitmqOptions = {})
   const prefix = options.topicPrefix ?? `sinktest-${randomBytes(3).toString('hex')}`;
   const queueType = options.queueType ?? 'classic';
   const dir = await mkdtemp(join(tmpdir(), 'sluice-rabbitmq-'));
-  const [port, distPort, epmdPort, ctlPort] = await stablePorts(4);
+  const [port, distPort, epmdPort, ctlPort] = (await stablePorts(4)) as [number, number, number, number];
   const nodeName = `sluice-${port}@localhost`;
   const url = `amqp://guest:guest@127.0.0.1:${port}`;
   const target = `${prefix}.telemetry`;
@@ -193,17 +193,14 @@ export async function startPrivateRabbitmq(options: PrivateRabbitmqOptions = {})
 
   const close = async (): Promise<void> => {
     await stop();
-    // The epmd this node started daemonized itself out of the process group; no node is registered with it now.
-    const epmd = findCommand('epmd');
-    if (epmd) await runCommand(epmd, ['-port', String(epmdPort), '-kill']);
+    await killEpmd(epmdPort, log);
     await rm(dir, { recursive: true, force: true });
   };
 
   try {
     await start();
   } catch (error) {
-    const epmd = findCommand('epmd');
-    if (epmd) await runCommand(epmd, ['-port', String(epmdPort), '-kill']);
+    await killEpmd(epmdPort, log);
     throw error;
   }
 
@@ -244,6 +241,27 @@ async function stablePorts(count: number): Promise<number[]> {
   }
   while (ports.length < count) ports.push(await freePort());
   return ports;
+}
+
+/**
+ * Stops the epmd the node started: it daemonized itself out of the process group, so the SIGKILL missed it. epmd
+ * refuses `-kill` while it still lists the node, which it drops only once it has seen the killed node's socket
+ * close: so ask again for a while.
+ */
+async function killEpmd(port: number, log: (line: string) => void): Promise<void> {
+  const epmd = findCommand('epmd');
+  if (!epmd) return;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const { code, output } = await runCommand(epmd, ['-port', String(port), '-kill']);
+    // "Killed", or nothing listens there (it never started, or is gone already).
+    if ((code === 0 && /Killed/.test(output)) || /Cannot connect|not running/i.test(output)) return;
+    if (Date.now() > deadline) {
+      log(`epmd on port ${port} still runs: ${output.trim()}`);
+      return;
+    }
+    await delay(POLL_MS);
+  }
 }
 
 async function ensureServerInstalled(log: (line: string) => void): Promise<void> {
