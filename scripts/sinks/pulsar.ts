@@ -303,7 +303,7 @@ interface ReaderMessage {
 
 /**
  * Reads `topic` from its earliest message through the WebSocket reader API, then live. When the connection drops
- * (the broker was stopped) it reconnects once a second, after the last message it saw, until closed.
+ * (the broker was stopped) it reconnects once the broker answers again, after the last message it saw, until closed.
  */
 async function readTopic(webUrl: string, topic: string, onMessage: (message: ForwardedMessage) => void): Promise<{ close(): Promise<void> }> {
   const path = topic.replace('://', '/');
@@ -316,8 +316,12 @@ async function readTopic(webUrl: string, topic: string, onMessage: (message: For
       const start = lastId === undefined ? 'earliest' : encodeURIComponent(lastId);
       const ws = new WebSocket(`${webUrl.replace(/^http/, 'ws')}/ws/v2/reader/${path}?messageId=${start}`, { handshakeTimeout: 10_000 });
       socket = ws;
-      ws.once('open', () => resolve());
-      ws.on('error', reject); // after 'open' a no-op: 'close' follows and reconnects
+      let opened = false;
+      ws.once('open', () => {
+        opened = true;
+        resolve();
+      });
+      ws.on('error', reject); // after 'open' a no-op: 'close' follows
       ws.on('message', (data) => {
         const message = JSON.parse(String(data)) as ReaderMessage;
         lastId = message.messageId;
@@ -326,14 +330,17 @@ async function readTopic(webUrl: string, topic: string, onMessage: (message: For
         onMessage({ body: Buffer.from(message.payload, 'base64'), key: message.key, id: message.properties?.id, arrivedAt: Date.now() });
       });
       ws.once('close', () => {
-        if (!closed) void reconnect();
+        // Only a reader that was up starts the loop; a failed attempt is retried by the loop that made it.
+        if (opened && !closed) void reconnect();
       });
     });
 
   async function reconnect(): Promise<void> {
     while (!closed) {
       await delay(1_000);
-      if (closed) return;
+      // Each reader the broker cannot create yet holds one of its few HTTP threads for seconds: a reader that
+      // knocked every second while the broker restarts starved its own start-up. Wait until it answers.
+      if (closed || !(await brokerAnswers(webUrl))) continue;
       try {
         await open();
         return;
