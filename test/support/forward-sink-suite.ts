@@ -93,7 +93,6 @@ export function describeForwardSink(suite: ForwardSinkSuite): void {
           KAFKA_PARTITIONS: '3',
           DASHBOARD_TOKEN: TOKEN,
           FORWARDER_UNREADY_AFTER_MS: '3000',
-          LOG_LEVEL: 'warn',
         },
         { args: ['--roles', 'gateway,bridge,forwarder,dashboard'], timeoutMs: 120_000 },
       );
