@@ -74,12 +74,20 @@ export function describeForwardSink(suite: ForwardSinkSuite): void {
     let server: PrivateSinkServer;
     let sluice: SluiceProcess;
     let clients: MqttClient[] = [];
-    const arrived: Arrived[] = [];
+    /** Everything the server holds, read from its beginning by the current reader. */
+    let arrived: Arrived[] = [];
     let consumer: { close(): Promise<void> } | undefined;
+    /** A reader does not outlive its server: after a restart a new one reads the target again from its beginning. */
+    const readFromStart = async () => {
+      await consumer?.close().catch(() => undefined);
+      const fresh: Arrived[] = [];
+      arrived = fresh;
+      consumer = await server.consume((message) => fresh.push({ reading: JSON.parse(message.body.toString()) as Reading, message }));
+    };
 
     beforeAll(async () => {
       server = await suite.startServer(prefix);
-      consumer = await server.consume((message) => arrived.push({ reading: JSON.parse(message.body.toString()) as Reading, message }));
+      await readFromStart();
       const dataDir = await tempDataDir();
       const secrets = await addDevices(dataDir, devices);
       sluice = await startSluiceProcess(
@@ -152,6 +160,7 @@ export function describeForwardSink(suite: ForwardSinkSuite): void {
       await expect.poll(() => Date.now() - stoppedAt, { timeout: 30_000, interval: 250 }).toBeGreaterThanOrEqual(15_000);
       const seqAtRestart = seq;
       await server.start();
+      await readFromStart();
       // Readings published after the restart arrive too, behind the backlog: then the stream stops.
       await expect.poll(() => arrived.some((a) => a.reading.metric === 'outage' && (a.reading.value as number) > seqAtRestart), { timeout: 120_000, interval: 250 }).toBe(true);
       publishing = false;
