@@ -33,6 +33,8 @@ export interface SinkLoopOptions {
   maxRetryDelayMs?: number;
   /** Retry pace while the sink refuses our credentials: nothing will change until someone fixes them. */
   unauthorizedRetryMs?: number;
+  /** Longest close waits for the last write (default 10 s); what is not written by then stays in Kafka. */
+  closeTimeoutMs?: number;
 }
 
 export interface SinkLoopDeps {
@@ -304,9 +306,17 @@ export function createSinkLoop(options: SinkLoopOptions, deps: SinkLoopDeps): Si
     },
     status: () => ({ ...status, connection: sink.health() }),
     async close() {
-      // Stop fetching first, then let the last merged write finish so its offsets can be committed.
+      // Stop fetching first, then let the last merged write finish so its offsets can be committed. A sink that is
+      // down would hold shutdown for as long as it stays down: after closeTimeoutMs the write is given up, its offsets
+      // stay uncommitted, and the next member writes it again.
       const closing = consumer?.close();
-      await batcher.close();
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), options.closeTimeoutMs ?? 10_000)));
+      if ((await Promise.race([batcher.close().then(() => 'flushed' as const), gaveUp])) === 'timeout') {
+        log.warn({ inFlight: status.inFlight }, `${sink.name} did not take the last readings before shutdown; they stay in Kafka for the next member`);
+        batcher.abort();
+      }
+      clearTimeout(timer);
       await closing;
       status.state = 'stopped';
     },

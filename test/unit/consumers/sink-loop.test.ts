@@ -204,3 +204,21 @@ describe('sink loop', () => {
     await loop.close();
   });
 });
+
+describe('sink loop shutdown', () => {
+  it('gives up a write the sink does not take within closeTimeoutMs, leaving its offsets uncommitted, instead of holding shutdown', async () => {
+    const { bus, deliver } = handBus();
+    const base = recordingSink();
+    const sink: Sink = { ...base.sink, write: async () => Promise.reject(sluiceError(ErrorCodes.SINK_UNAVAILABLE, 'connection refused')) };
+    const { producer: deadLetters } = recordingProducer();
+    const loop = createSinkLoop({ groupId: 'g', concurrency: 1, batchRecords: 10, lingerMs: 1, retryDelayMs: 5, closeTimeoutMs: 50 }, { bus, sink, deadLetters, logger: createLogger('silent'), metrics: createMetrics() });
+    await loop.start();
+    const handling = deliver(0, [reading('d1', 1)]);
+    await waitFor(() => loop.status().state === 'retrying', 5_000, 'retrying');
+    await loop.close();
+    // The handler fails, so the consumer does not commit the batch: it is read again by whoever holds the partition next.
+    await expect(handling).rejects.toMatchObject({ code: 'CLOSED' });
+    expect(loop.status().state).toBe('stopped');
+    expect(base.delivered).toEqual([]);
+  });
+});
