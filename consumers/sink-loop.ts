@@ -140,7 +140,8 @@ function retriedByTheLoop(error: unknown): unknown {
 
 export function createSinkLoop(options: SinkLoopOptions, deps: SinkLoopDeps): SinkLoop {
   const { sink, metrics } = deps;
-  const log = deps.logger.child({ module: 'sink', sink: sink.name });
+  // The log lines keep the names operators know: the writer's, and the forwarder's with its sink.
+  const log = deps.logger.child(sink.name === 'store' ? { module: 'writer' } : { module: 'forwarder', sink: sink.name });
   const labels = { sink: sink.name };
   // Jitter: members retrying together must not hit a recovering server in lockstep.
   const backoff: BackoffOptions = { initialMs: options.retryDelayMs ?? 250, maxMs: options.maxRetryDelayMs ?? 15_000, jitter: HALF_JITTER };
