@@ -11,6 +11,7 @@ const DEBIAN_TOOLS: readonly { command: string; pkg: string }[] = [
   { command: 'mosquitto_pub', pkg: 'mosquitto-clients' },
   { command: 'mosquitto_sub', pkg: 'mosquitto-clients' },
   { command: 'mosquitto', pkg: 'mosquitto' },
+  { command: 'rabbitmq-server', pkg: 'rabbitmq-server' },
   // The dashboard's end-to-end tests drive Debian's Chromium (never a downloaded browser build).
   { command: 'chromium', pkg: 'chromium' },
 ];
