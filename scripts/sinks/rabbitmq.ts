@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import amqp from 'amqplib';
 import { ensureDebianTools, findCommand } from '../services/debian.js';
-import { LOG_TAIL_LINES, POLL_MS, PROGRESS_EVERY_MS, runCommand, seconds, tail } from '../services/helpers.js';
-import { freePort } from '../ports.js';
+import { LOG_TAIL_LINES, POLL_MS, PROGRESS_EVERY_MS, readIfExists, runCommand, seconds, tail } from '../services/helpers.js';
+import { freePort, portIsFree } from '../ports.js';
 import type { ForwardedMessage, PrivateSinkServer } from './types.js';
 
 export interface PrivateRabbitmqOptions {
@@ -49,7 +49,7 @@ export async function startPrivateRabbitmq(options: PrivateRabbitmqOptions = {})
   const prefix = options.topicPrefix ?? `sinktest-${randomBytes(3).toString('hex')}`;
   const queueType = options.queueType ?? 'classic';
   const dir = await mkdtemp(join(tmpdir(), 'sluice-rabbitmq-'));
-  const [port, distPort, epmdPort, ctlPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [port, distPort, epmdPort, ctlPort] = await stablePorts(4);
   const nodeName = `sluice-${port}@localhost`;
   const url = `amqp://guest:guest@127.0.0.1:${port}`;
   const target = `${prefix}.telemetry`;
@@ -225,6 +225,25 @@ export async function startPrivateRabbitmq(options: PrivateRabbitmqOptions = {})
     close,
     ctl: (args) => runCommand('/usr/lib/rabbitmq/bin/rabbitmqctl', ['-n', nodeName, ...args], { env: env as Record<string, string> }),
   };
+}
+
+/**
+ * Free ports below the kernel's ephemeral range. start() after stop() needs the same ports again, and a port from
+ * the ephemeral range (what freePort hands out) can be taken meanwhile by any outgoing connection on the machine —
+ * seen here: the node failed to restart with `dist_port_already_used`. Below the range only an explicit bind takes
+ * one. Falls back to freePort when no such range is known or nothing free is found.
+ */
+async function stablePorts(count: number): Promise<number[]> {
+  const range = /^(\d+)\s+(\d+)/.exec(readIfExists('/proc/sys/net/ipv4/ip_local_port_range') ?? '');
+  const ephemeralLow = range ? Number(range[1]) : 0;
+  const low = 20_000;
+  const ports: number[] = [];
+  for (let tries = 0; ports.length < count && ephemeralLow - low > 1_000 && tries < 200; tries++) {
+    const port = low + Math.floor(Math.random() * (ephemeralLow - low));
+    if (!ports.includes(port) && (await portIsFree(port))) ports.push(port);
+  }
+  while (ports.length < count) ports.push(await freePort());
+  return ports;
 }
 
 async function ensureServerInstalled(log: (line: string) => void): Promise<void> {
