@@ -41,7 +41,7 @@ import { countPoints } from './store.js';
 import { benchDeviceId } from './payload.js';
 import { connectLive, LATENCY_SAMPLE_DEVICES, sampleStoreLatency, storedValues, type LiveMeter, type StoreSampler } from './meters.js';
 import { kafkaBaseline, mosquittoBaseline, type KafkaBaseline, type MosquittoBaseline } from './baselines.js';
-import { meterSink, startSinkServer, type SinkFigures, type SinkMeter } from './sinks.js';
+import { describeSinkWrites, meterSink, startSinkServer, type SinkFigures, type SinkMeter } from './sinks.js';
 import type { ForwardSinkName } from '../core/seams.js';
 import type { PrivateSinkServer } from '../scripts/sinks/types.js';
 import type { BenchLog } from './log.js';
@@ -750,6 +750,17 @@ async function stopProcesses(run: RunPlan, processes: SluiceProcesses, meters: M
   const { live } = meters;
   const stages = await scrapeStages([...gateways, ...helpers].map((child) => child.dashboardPort), token);
   if (stages) notes.push(describeStages(stages));
+  if (meters.sinks.length > 0) {
+    // The forwarder's view of its writes: the one process, or the forwarder process of its own.
+    const forwarder = helpers[HELPER_NAMES.indexOf('forwarder')] ?? processes.sluice;
+    const text = await fetch(`http://127.0.0.1:${forwarder.dashboardPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+      .then((response) => (response.ok ? response.text() : ''))
+      .catch(() => '');
+    for (const { tally } of meters.sinks) {
+      const writes = describeSinkWrites(tally.sink, text);
+      if (writes) notes.push(writes);
+    }
+  }
   live.close();
   const pushedLive = live.reason ? null : live.pushed();
   if (live.reason) notes.push(`live push not measured: ${live.reason}`);

@@ -174,6 +174,30 @@ export async function startSinkServer(sink: ForwardSinkName, options: SinkServer
   }
 }
 
+/**
+ * The forwarder's own view of a sink's writes, from its Prometheus metrics (`sluice_sink_write_seconds{sink}`,
+ * `sluice_sink_records_total{sink}`, `sluice_sink_retries_total{sink}`), for the report's notes: how many writes, how
+ * many readings each, how long each took until the server acknowledged it. A forwarder writes one batch at a time
+ * per member, so readings per write over the time per write bounds its rate. Undefined when no write was counted.
+ */
+export function describeSinkWrites(sink: ForwardSinkName, ...metricsTexts: string[]): string | undefined {
+  const value = (metric: string): number => {
+    let total = 0;
+    const pattern = new RegExp(`^${metric}\\{sink="${sink}"\\} ([0-9.e+-]+)$`, 'gm');
+    for (const text of metricsTexts) for (const match of text.matchAll(pattern)) total += Number(match[1]);
+    return total;
+  };
+  const writes = value('sluice_sink_write_seconds_count');
+  if (!(writes > 0)) return undefined;
+  const seconds = value('sluice_sink_write_seconds_sum');
+  const records = value('sluice_sink_records_total');
+  const retries = value('sluice_sink_retries_total');
+  return (
+    `sink ${sink} (the forwarder's own metrics): ${writes.toLocaleString('en-US')} writes of ${(records / writes).toFixed(0)} readings on average, ` +
+    `${((seconds / writes) * 1000).toFixed(1)} ms each until acknowledged${retries > 0 ? `; ${retries.toLocaleString('en-US')} retried` : ''}`
+  );
+}
+
 /** A sink's server with the bench reading it. */
 export interface SinkMeter {
   server: PrivateSinkServer;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSinkTally } from '../../../bench/sinks.js';
+import { createSinkTally, describeSinkWrites } from '../../../bench/sinks.js';
 import { formatSinks } from '../../../bench/report.js';
 import { benchDeviceId, BENCH_METRIC, sequenceValue } from '../../../bench/payload.js';
 import type { Reading } from '../../../core/reading.js';
@@ -110,5 +110,19 @@ describe('the forward-sink table', () => {
     expect(table).toContain('forwarded/s (ingest/s)');
     expect(rows[0]).toMatch(/rabbitmq\s*│\s*3,950 \(3,990\)\s*│\s*41 \/ 230\s*│\s*0\s*│\s*120\s*│\s*0\.4\s*│\s*80,120 \(80,000\)/);
     expect(rows[1]).toMatch(/pulsar\s*│\s*2,900 \(3,990\)\s*│\s*n\/a \/ n\/a\s*│\s*20,000 \(target 0\)\s*│\s*0\s*│\s*not drained/);
+  });
+});
+
+describe("the forwarder's view of its writes", () => {
+  it('reads writes, readings per write, time per write and retries of one sink from /metrics texts', () => {
+    const text = [
+      'sluice_sink_write_seconds_sum{sink="rabbitmq"} 12.5',
+      'sluice_sink_write_seconds_count{sink="rabbitmq"} 250',
+      'sluice_sink_write_seconds_count{sink="store"} 999',
+      'sluice_sink_records_total{sink="rabbitmq"} 80000',
+      'sluice_sink_retries_total{sink="rabbitmq"} 2',
+    ].join('\n');
+    expect(describeSinkWrites('rabbitmq', text)).toBe("sink rabbitmq (the forwarder's own metrics): 250 writes of 320 readings on average, 50.0 ms each until acknowledged; 2 retried");
+    expect(describeSinkWrites('kinesis', text)).toBeUndefined();
   });
 });
