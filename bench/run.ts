@@ -671,6 +671,8 @@ async function waitForSinks(options: BenchOptions, run: RunPlan, meters: Meters,
   for (const sink of meters.sinks) {
     await sink.close().catch((error: unknown) => log(`${sink.tally.sink}: closing the bench's reader failed`, { err: error }));
     figures.push(sink.tally.figures({ firstSendAt: load.firstSendAt, lastAckAt: load.lastAckAt }, load.rows));
+    const first = sink.tally.firstArrivalAt();
+    if (first !== undefined) run.notes.push(`sink ${sink.tally.sink}: the first reading arrived ${((first - load.firstSendAt) / 1000).toFixed(1)} s after the first publish`);
     const foreign = sink.tally.foreign();
     if (foreign > 0) run.notes.push(`sink ${sink.tally.sink}: ${foreign} messages were not readings of this run's devices (left out of every figure)`);
   }

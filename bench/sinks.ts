@@ -58,6 +58,8 @@ export interface SinkTally {
   missing(ackedRows: ReadonlyMap<number, Uint8Array>): number;
   /** Epoch ms of the latest first arrival of a reading; undefined before any. */
   lastArrivalAt(): number | undefined;
+  /** Epoch ms of the first message of a reading; undefined before any. */
+  firstArrivalAt(): number | undefined;
   figures(window: LoadWindow, ackedRows: ReadonlyMap<number, Uint8Array>): SinkFigures;
 }
 
@@ -133,6 +135,7 @@ export function createSinkTally(sink: ForwardSinkName, runId: string): SinkTally
     foreign: () => foreign,
     missing,
     lastArrivalAt: () => last,
+    firstArrivalAt: () => arrivals[0],
     figures(window, ackedRows) {
       const lost = missing(ackedRows);
       const seconds = Math.max(0.001, (window.lastAckAt - window.firstSendAt) / 1000);

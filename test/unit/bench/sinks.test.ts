@@ -89,6 +89,7 @@ describe('the forward-sink tally of sluice bench --sink', () => {
     expect(figures.drainS).toBe(2.5);
     expect(figures.lost).toBe(0);
     expect(tally.lastArrivalAt()).toBe(T0 + 6500);
+    expect(tally.firstArrivalAt()).toBe(T0 + 50);
   });
 
   it('has no latency and no drain when nothing arrived, and every acknowledged reading is lost', () => {
