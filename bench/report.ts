@@ -1,6 +1,7 @@
 import Table from 'cli-table3';
 import { describeHit } from './fault-report.js';
 import type { BenchReport, GatewayFigures } from './run.js';
+import type { SinkFigures } from './sinks.js';
 
 const n = (value: number | null | undefined, digits = 0): string =>
   value === null || value === undefined ? 'n/a' : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -14,6 +15,29 @@ export function describeGateways(gateways: readonly GatewayFigures[]): string {
         `RSS ${n(g.rssMiB)} MiB (peak ${n(g.rssPeakMiB)}); CPU ${n(g.cpuPerMessageUs)} µs per message${g.restarts > 0 ? `; restarted ${g.restarts}×` : ''}`,
     )
     .join('\n');
+}
+
+/**
+ * The forward sinks of a run (`--sink`), one row each: forwarded/s beside the run's ingest/s, publish→sink latency,
+ * lost and duplicates at the sink's server, and how long it took to drain after the load.
+ */
+export function formatSinks(sinks: readonly SinkFigures[], ingestPerSec: number): string {
+  const table = new Table({
+    head: ['forward sink', 'forwarded/s (ingest/s)', 'p50 / p99 (ms)', 'lost', 'duplicates', 'drain (s)', 'messages (distinct)'],
+    style: { head: [], border: [] },
+  });
+  for (const s of sinks) {
+    table.push([
+      s.sink,
+      `${n(s.perSec)} (${n(ingestPerSec)})`,
+      `${n(s.latencyMs.p50)} / ${n(s.latencyMs.p99)}`,
+      s.lost > 0 ? `${n(s.lost)} (target 0)` : '0',
+      n(s.duplicates),
+      s.drainS === null ? 'not drained' : n(s.drainS, 1),
+      `${n(s.forwarded)} (${n(s.distinct)})`,
+    ]);
+  }
+  return table.toString();
 }
 
 /** The human table of one bench run. */
@@ -78,5 +102,6 @@ export function formatReport(report: BenchReport): string {
   }
   const k = report.baselines.kafka;
   if (k) table.push(['raw kafkajs produce (/s)', n(k.perSec), `Sluice = ${report.ratios.vsKafka}×; ${n(k.records)} records, batches of ${k.batchRecords}`]);
-  return `${table.toString()}\n${report.notes.map((note) => `- ${note}`).join('\n')}`;
+  const sinks = report.sinks && report.sinks.length > 0 ? `\n${formatSinks(report.sinks, report.ingestPerSec)}` : '';
+  return `${table.toString()}${sinks}\n${report.notes.map((note) => `- ${note}`).join('\n')}`;
 }

@@ -11,6 +11,9 @@
  * With `--gateways N` (N > 1) it runs N gateway+bridge processes behind a TCP balancer of its own
  * (scripts/tcp-balancer.ts, least connections), as a deployment runs them behind a load balancer; the devices connect
  * to the balancer, and a gateway fault hits one of the gateways while the others take its devices.
+ *
+ * With `--sink NAME` it starts that forward sink's private server (scripts/sinks/NAME.ts), runs the forwarder role
+ * against it, reads the server during the load and reports what arrived there (./sinks.ts).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -38,6 +41,9 @@ import { countPoints } from './store.js';
 import { benchDeviceId } from './payload.js';
 import { connectLive, LATENCY_SAMPLE_DEVICES, sampleStoreLatency, storedValues, type LiveMeter, type StoreSampler } from './meters.js';
 import { kafkaBaseline, mosquittoBaseline, type KafkaBaseline, type MosquittoBaseline } from './baselines.js';
+import { describeSinkWrites, meterSink, startSinkServer, type SinkFigures, type SinkMeter } from './sinks.js';
+import type { ForwardSinkName } from '../core/seams.js';
+import type { PrivateSinkServer } from '../scripts/sinks/types.js';
 import type { BenchLog } from './log.js';
 
 export type { FaultReport };
@@ -81,6 +87,13 @@ export interface BenchOptions {
   /** Ten rules active (bench/rules.ts), the rules role in a process of its own: its CPU and alert latency are reported. */
   rules?: boolean;
   storeWaitS: number;
+  /**
+   * Forward sinks to run (docs/contracts.md §16): each one's private server, the forwarder role pointed at it (in the
+   * Sluice process, or a forwarder process of its own when the roles are split), and what arrived there measured.
+   */
+  sinks?: ForwardSinkName[];
+  /** Longest wait after the load for the sinks to hold every acknowledged reading (default 120 s). */
+  sinkWaitS?: number;
   /** The first seconds of load (JIT, first Kafka requests) are counted but left out of the latency percentiles. */
   warmupS: number;
 }
@@ -128,6 +141,8 @@ export interface BenchReport extends Omit<DeviceCounts, 'sent' | 'acked'> {
   idle?: { devices: number; connected: number; gatewayRssMiB: number | null; rssBeforeMiB: number | null };
   /** With `--rules`: alert transitions timed (probe reading published → on the alerts topic) and the rules process's CPU per message. */
   rules?: { rules: number; transitions: number; latencyMs: { p50: number | null; p99: number | null }; cpuUsPerMessage: number | null };
+  /** With `--sink`: per forward sink, what arrived at its server (./sinks.ts). */
+  sinks?: SinkFigures[];
   baselines: { mosquitto?: MosquittoBaseline; kafka?: KafkaBaseline };
   ratios: { vsMosquitto?: number; vsKafka?: number };
   store: string;
@@ -204,11 +219,15 @@ async function measure(options: BenchOptions, cleanups: Cleanups, log: BenchLog,
   const processes = await startProcesses(options, run, backends, devices, cleanups, log);
   const meters = await startMeters(options, run, backends, devices, processes, cleanups, log);
   const loaded = await driveLoad(options, run, backends, devices, processes, meters, cleanups, log, onProgress);
-  const storeDeadline = await waitForStore(options, run, backends, loaded, meters, log);
+  const storeWaited = waitForStore(options, run, backends, loaded, meters, log);
+  // The sinks drain while the store is waited for; their wait has a deadline of its own.
+  const sinksDrained = waitForSinks(options, run, meters, loaded, log);
+  const storeDeadline = await storeWaited;
   const accounting = await accountStored(run, backends, loaded, storeDeadline);
+  const sinks = await sinksDrained;
   const idle = await measureIdle(options, devices, processes, log);
   const finished = await stopProcesses(run, processes, meters);
-  const report = buildReport(options, run, backends, processes, meters, loaded, accounting, idle, finished, log);
+  const report = buildReport(options, run, backends, processes, meters, loaded, accounting, idle, finished, log, sinks);
   await runBaselines(options, run, backends, report, log);
   return report;
 }
@@ -245,6 +264,8 @@ interface Backends {
   cluster?: PrivateKafka;
   storeUrl: string;
   store?: BenchStore;
+  /** With --sink: each sink's private server, in the order asked. */
+  sinkServers: PrivateSinkServer[];
 }
 
 async function startBackends(options: BenchOptions, run: RunPlan, cleanups: Cleanups, log: BenchLog): Promise<Backends> {
@@ -280,7 +301,28 @@ async function startBackends(options: BenchOptions, run: RunPlan, cleanups: Clea
   } else {
     notes.push(`store: ${storeUrl} (given); if it deduplicates, duplicatesStored cannot see double writes`);
   }
-  return { kafkaBrokers, ...(cluster ? { cluster } : {}), storeUrl, ...(store ? { store } : {}) };
+  const sinkServers = await startSinkServers(options, run, cleanups, log);
+  return { kafkaBrokers, ...(cluster ? { cluster } : {}), storeUrl, ...(store ? { store } : {}), sinkServers };
+}
+
+/** With --sink: each sink's private server, its target named after the run's prefix; closed at the end of the run. */
+async function startSinkServers(options: BenchOptions, run: RunPlan, cleanups: Cleanups, log: BenchLog): Promise<PrivateSinkServer[]> {
+  const servers: PrivateSinkServer[] = [];
+  for (const sink of options.sinks ?? []) {
+    log(`starting a ${sink} server of the bench's own (scripts/sinks/${sink}.ts)`);
+    const starting = startSinkServer(sink, { topicPrefix: run.prefix, log: (line) => log(`${sink}: ${line}`) });
+    // Registered before it is up, so an interrupt during start-up still closes it; after Sluice has stopped.
+    cleanups.last(async () => {
+      const started = await starting.catch(() => undefined);
+      if (started) {
+        log(`closing the bench's ${sink} server`);
+        await started.close();
+      }
+    });
+    servers.push(await starting);
+    run.notes.push(`sink ${sink}: a server of the bench's own (scripts/sinks/${sink}.ts), target ${run.prefix}.telemetry, read by the bench from its beginning during the load`);
+  }
+  return servers;
 }
 
 /** The devices (load and idle ones, and with --rules the probe) in a device registry of the run's own, one secret for all. */
@@ -324,7 +366,7 @@ interface SluiceProcesses {
   balancer?: TcpBalancer;
   /** Where the devices connect: the balancer, or the one gateway. */
   edgePort: number;
-  /** With --split-roles: the writer, then the dashboard. */
+  /** With --split-roles: the writer, then the dashboard, then (with --sink) the forwarder: see HELPER_NAMES. */
   helpers: SluiceRole[];
   rulesRole?: SluiceRole;
   rulesProbe?: RulesProbe;
@@ -332,6 +374,9 @@ interface SluiceProcesses {
   /** Each gateway process's highest RSS so far (sampled every second), in bytes. */
   rssPeaks(): number[];
 }
+
+/** The processes beside the gateways when the roles are split, in `helpers` order, as the CPU figures name them. */
+const HELPER_NAMES = ['writer', 'dashboard', 'forwarder'] as const;
 
 const gatewayCount = (options: BenchOptions): number => Math.max(1, options.gateways ?? 1);
 /** Roles split into processes: asked for, or implied by several gateways. */
@@ -358,10 +403,14 @@ async function startProcesses(options: BenchOptions, run: RunPlan, backends: Bac
     DASHBOARD_TOKEN: token,
     ...options.sluiceEnv,
   };
-  // Split: the measured gateway process runs gateway+bridge; writer and dashboard run beside it.
+  // The forwarder's sinks: only the process running the forwarder points at them.
+  const sinkEnv: Record<string, string> = Object.assign({}, ...backends.sinkServers.map((server) => server.env));
+  const forwarding = backends.sinkServers.length > 0;
+  // Split: the measured gateway process runs gateway+bridge; writer and dashboard (and the forwarder) run beside it.
+  // Not split: one process with every role (the forwarder among them when a sink is configured).
   const split = rolesSplit(options);
-  const mainRoles = split ? ['--roles', 'gateway,bridge'] : options.rules ? ['--roles', 'gateway,bridge,writer,dashboard'] : [];
-  const sluice: SluiceRole = await startSluiceRole(sluiceEnv, options.sluiceNodeArgs, mainRoles);
+  const mainRoles = split ? ['--roles', 'gateway,bridge'] : options.rules ? ['--roles', `gateway,bridge,writer,dashboard${forwarding ? ',forwarder' : ''}`] : [];
+  const sluice: SluiceRole = await startSluiceRole(split ? sluiceEnv : { ...sluiceEnv, ...sinkEnv }, options.sluiceNodeArgs, mainRoles);
   cleanups.first(sluice.stop);
   const gateways = [sluice];
   // The first gateway created the topics; the others start side by side.
@@ -400,15 +449,15 @@ async function startProcesses(options: BenchOptions, run: RunPlan, backends: Bac
     notes.push(`rules: 10 rules (bench/rules.ts) in a process of their own; alert latency = probe reading published (its ts) → its alert transition read from ${prefix}.alerts, ${10} probe readings a second`);
   }
   if (split) {
-    for (const roles of ['writer', 'dashboard']) {
-      const helper = await startSluiceRole(sluiceEnv, [], ['--roles', roles]);
+    for (const roles of HELPER_NAMES.slice(0, forwarding ? 3 : 2)) {
+      const helper = await startSluiceRole(roles === 'forwarder' ? { ...sluiceEnv, ...sinkEnv } : sluiceEnv, [], ['--roles', roles]);
       helpers.push(helper);
       cleanups.first(helper.stop);
     }
     notes.push(
       gateways.length > 1
-        ? `roles split: ${gateways.length} gateway+bridge processes, a writer and a dashboard; gateway RSS is the largest gateway+bridge process's (perGateway has each)`
-        : 'roles split: gateway+bridge, writer and dashboard in three processes; gateway RSS is the gateway+bridge process',
+        ? `roles split: ${gateways.length} gateway+bridge processes, a writer${forwarding ? ', a dashboard and a forwarder' : ' and a dashboard'}; gateway RSS is the largest gateway+bridge process's (perGateway has each)`
+        : `roles split: gateway+bridge, writer${forwarding ? ', dashboard and forwarder in four processes' : ' and dashboard in three processes'}; gateway RSS is the gateway+bridge process`,
     );
   }
   const dashboardPort = split ? helpers[1]!.dashboardPort : sluice.dashboardPort;
@@ -440,6 +489,8 @@ interface Meters {
   sampleIds: string[];
   live: LiveMeter;
   storeSampler: StoreSampler;
+  /** With --sink: each sink's server, read into a tally. */
+  sinks: SinkMeter[];
 }
 
 async function startMeters(options: BenchOptions, run: RunPlan, backends: Backends, devices: RegisteredDevices, processes: SluiceProcesses, cleanups: Cleanups, log: BenchLog): Promise<Meters> {
@@ -449,7 +500,13 @@ async function startMeters(options: BenchOptions, run: RunPlan, backends: Backen
   cleanups.first(async () => live.close());
   const storeSampler = sampleStoreLatency(backends.storeUrl, run.runId, sampleIds);
   cleanups.first(() => storeSampler.stop());
-  return { sampleIds, live, storeSampler };
+  const sinks: SinkMeter[] = [];
+  for (const server of backends.sinkServers) {
+    const meter = await meterSink(server, run.runId);
+    cleanups.first(() => meter.close());
+    sinks.push(meter);
+  }
+  return { sampleIds, live, storeSampler, sinks };
 }
 
 /** The load as the devices saw it, with what was measured during it and the faults as they were applied. */
@@ -483,12 +540,12 @@ async function driveLoad(
   const { cluster, store } = backends;
   const { ids, secret } = devices;
   const { gateways, balancer, edgePort, helpers, rulesRole, rulesProbe } = processes;
-  const { live, storeSampler } = meters;
+  const { live, storeSampler, sinks } = meters;
   log(`connecting ${options.devices} devices (${options.workers} load worker(s))${balancer ? ` through the balancer to ${gateways.length} gateways` : ''}`);
   const loadDevices = ids.slice(0, options.devices).map((id, index) => ({ index, id, secret }));
   const cpuProbes: CpuProbe[] = [
     ...gateways.map((gateway, i) => ({ name: gatewayProcessName(options, i), seconds: () => gateway.cpuSeconds() })),
-    ...helpers.map((helper, i) => ({ name: i === 0 ? 'writer' : 'dashboard', seconds: () => helper.cpuSeconds() })),
+    ...helpers.map((helper, i) => ({ name: HELPER_NAMES[i]!, seconds: () => helper.cpuSeconds() })),
     ...(rulesRole ? [{ name: 'rules', seconds: () => rulesRole.cpuSeconds() }] : []),
     ...(store ? [{ name: 'store', seconds: () => store.cpuSeconds() }] : []),
     { name: 'bench', seconds: async () => { const used = process.cpuUsage(); return (used.user + used.system) / 1e6; } },
@@ -522,6 +579,7 @@ async function driveLoad(
       live.measureFrom(c.startAt + warmupMs);
       storeSampler.measureFrom(c.startAt + warmupMs);
       rulesProbe?.measureFrom(c.startAt + warmupMs);
+      for (const sink of sinks) sink.tally.measureFrom(c.startAt + warmupMs);
       log(`connected ${c.connected}, refused ${c.refused}, failed ${c.failed}${balancerAtStart ? ` (per gateway ${balancerAtStart.map((u) => u.active).join(' / ')})` : ''}; publishing for ${options.durationS} s`);
       if (faults.length > 0) {
         schedule = scheduleFaults(
@@ -576,6 +634,49 @@ async function waitForStore(options: BenchOptions, run: RunPlan, backends: Backe
   await new Promise((resolve) => setTimeout(resolve, 1000));
   await meters.storeSampler.stop();
   return storeDeadline;
+}
+
+/**
+ * With --sink: waits (at most `sinkWaitS` from the end of the load, or until nothing new arrived for 30 s, longer
+ * than the forwarder's longest retry backoff) until every sink holds every acknowledged reading, then stops reading
+ * the servers and returns each sink's figures. Never throws: a sink that could not be read reports what it had.
+ */
+async function waitForSinks(options: BenchOptions, run: RunPlan, meters: Meters, loaded: LoadRun, log: BenchLog): Promise<SinkFigures[] | undefined> {
+  if (meters.sinks.length === 0) return undefined;
+  const { load } = loaded;
+  const deadline = Date.now() + (options.sinkWaitS ?? 120) * 1000;
+  const pending = new Set(meters.sinks);
+  let lastProgress = 0;
+  const lastDistinct = new Map(meters.sinks.map((sink) => [sink, { count: -1, since: Date.now() }]));
+  while (pending.size > 0 && options.signal?.aborted !== true) {
+    for (const sink of pending) {
+      const missing = sink.tally.missing(load.rows);
+      const seen = lastDistinct.get(sink)!;
+      const distinct = sink.tally.distinct();
+      if (distinct !== seen.count) lastDistinct.set(sink, { count: distinct, since: Date.now() });
+      if (missing === 0) {
+        pending.delete(sink);
+        log(`${sink.tally.sink}: every acknowledged reading arrived (${distinct} distinct)`);
+      } else if (Date.now() > deadline || Date.now() - seen.since > 30_000) {
+        pending.delete(sink);
+        log(`${sink.tally.sink}: ${missing} acknowledged readings had not arrived when the wait ended${Date.now() > deadline ? ` (--sink-wait ${options.sinkWaitS ?? 120} s)` : ' (nothing new for 30 s)'}`);
+      } else if (Date.now() - lastProgress >= 5000) {
+        log(`${sink.tally.sink}: waiting for ${missing} acknowledged readings`);
+      }
+    }
+    if (Date.now() - lastProgress >= 5000) lastProgress = Date.now();
+    if (pending.size > 0) await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  const figures: SinkFigures[] = [];
+  for (const sink of meters.sinks) {
+    await sink.close().catch((error: unknown) => log(`${sink.tally.sink}: closing the bench's reader failed`, { err: error }));
+    figures.push(sink.tally.figures({ firstSendAt: load.firstSendAt, lastAckAt: load.lastAckAt }, load.rows));
+    const first = sink.tally.firstArrivalAt();
+    if (first !== undefined) run.notes.push(`sink ${sink.tally.sink}: the first reading arrived ${((first - load.firstSendAt) / 1000).toFixed(1)} s after the first publish`);
+    const foreign = sink.tally.foreign();
+    if (foreign > 0) run.notes.push(`sink ${sink.tally.sink}: ${foreign} messages were not readings of this run's devices (left out of every figure)`);
+  }
+  return figures;
 }
 
 /**
@@ -651,6 +752,17 @@ async function stopProcesses(run: RunPlan, processes: SluiceProcesses, meters: M
   const { live } = meters;
   const stages = await scrapeStages([...gateways, ...helpers].map((child) => child.dashboardPort), token);
   if (stages) notes.push(describeStages(stages));
+  if (meters.sinks.length > 0) {
+    // The forwarder's view of its writes: the one process, or the forwarder process of its own.
+    const forwarder = helpers[HELPER_NAMES.indexOf('forwarder')] ?? processes.sluice;
+    const text = await fetch(`http://127.0.0.1:${forwarder.dashboardPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+      .then((response) => (response.ok ? response.text() : ''))
+      .catch(() => '');
+    for (const { tally } of meters.sinks) {
+      const writes = describeSinkWrites(tally.sink, text);
+      if (writes) notes.push(writes);
+    }
+  }
   live.close();
   const pushedLive = live.reason ? null : live.pushed();
   if (live.reason) notes.push(`live push not measured: ${live.reason}`);
@@ -673,6 +785,7 @@ function buildReport(
   idle: BenchReport['idle'],
   finished: Finished,
   log: BenchLog,
+  sinks: SinkFigures[] | undefined,
 ): BenchReport {
   const { warmupMs, faults, notes, startedAt } = run;
   const { store, storeUrl } = backends;
@@ -734,6 +847,7 @@ function buildReport(
     ...(stages ? { stages } : {}),
     ...(cpu ? { cpu } : {}),
     ...(idle ? { idle } : {}),
+    ...(sinks ? { sinks } : {}),
     ...(probed ? { rules: { rules: 10, transitions: probed.transitions, latencyMs: { p50: probed.p50Ms, p99: probed.p99Ms }, cpuUsPerMessage: cpu?.perMessageUs.rules ?? null } } : {}),
     baselines: {},
     ratios: {},
@@ -747,6 +861,12 @@ function buildReport(
   notes.push(`live push latency and count: the ${sampleIds.length} sampled devices' socket.io rooms (device:<id>), first arrival per message`);
   notes.push(`stored latency: from the same ${sampleIds.length} sampled devices, store polled every 250 ms (an upper bound, up to one poll late)`);
   notes.push('ingestPerSec: acknowledged messages (one reading each) / (last PUBACK − first publish)');
+  if (sinks) {
+    notes.push(
+      `sinks: forwarded/s = distinct readings (by reading id) that reached the sink's server between the first publish and the last PUBACK, over that window (ingestPerSec's); latency = device publish (the payload's ts) → the bench's consumer of the server got it, every reading after the warm-up; lost = acknowledged readings not at the server when the wait ended (--sink-wait ${options.sinkWaitS ?? 120} s); drain = last PUBACK → last reading arrived`,
+    );
+    notes.push(`sinks: the forwarder runs ${rolesSplit(options) ? 'in a process of its own (CPU "forwarder")' : 'in the Sluice process (its CPU is in "sluice")'}; the bench's reader of the server is in "bench", the server itself in "rest"`);
+  }
   if (load.disconnects > 0 || faultReports.length > 0) {
     notes.push(`devices: a dropped connection is reconnected with backoff (250 ms doubling to ${(options.maxReconnectMs ?? 5000) / 1000} s, jittered; recovery after a gateway restart includes it) and its unacknowledged messages resent with DUP; a PUBACK wait (ack max) counts from the first send (or from when the message fell due while its device was disconnected); errors are explicit refusals (CONNACK ≠ 0), unacked = sent − acked at the end`);
   }

@@ -7,6 +7,7 @@ import { runBench, type BaselineName } from '../../bench/run.js';
 import type { BenchLog } from '../../bench/log.js';
 import { formatReport } from '../../bench/report.js';
 import { FaultSpecError, parseFaultSpec, validateFaults, type FaultSpec } from '../../bench/faults.js';
+import { FORWARD_SINK_NAMES, type ForwardSinkName } from '../../core/seams.js';
 
 function collectBaseline(value: string, previous: BaselineName[]): BaselineName[] {
   if (value !== 'mosquitto' && value !== 'kafka') throw new InvalidArgumentError('baseline is mosquitto or kafka');
@@ -20,6 +21,11 @@ function collectFault(value: string, previous: FaultSpec[]): FaultSpec[] {
     if (error instanceof FaultSpecError) throw new InvalidArgumentError(error.message);
     throw error;
   }
+}
+
+function collectSink(value: string, previous: ForwardSinkName[]): ForwardSinkName[] {
+  if (!(FORWARD_SINK_NAMES as readonly string[]).includes(value)) throw new InvalidArgumentError(`sink is ${FORWARD_SINK_NAMES.join(', ')}`);
+  return previous.includes(value as ForwardSinkName) ? previous : [...previous, value as ForwardSinkName];
 }
 
 interface BenchCliOptions {
@@ -45,6 +51,8 @@ interface BenchCliOptions {
   kafkaNodes?: '1' | '3';
   reconnectMax: number;
   fault: FaultSpec[];
+  sink: ForwardSinkName[];
+  sinkWait: number;
 }
 
 export function registerBenchCommand(program: Command): void {
@@ -66,6 +74,13 @@ export function registerBenchCommand(program: Command): void {
       collectFault,
       [],
     )
+    .option(
+      '--sink <name>',
+      `also forward every reading to a server of the bench's own: ${FORWARD_SINK_NAMES.join(', ')} (the forwarder role, docs/contracts.md §16); report forwarded/s, publish→sink latency, lost and duplicates at that server; repeatable`,
+      collectSink,
+      [],
+    )
+    .option('--sink-wait <s>', 'longest wait after the load for each --sink server to hold every acknowledged reading', positiveNumber, 120)
     .option('--influx <url>', 'use this InfluxDB-compatible store instead of starting a private VictoriaMetrics')
     .option('--workers <n>', 'load generator worker threads', positiveInt, 1)
     .option('--payload-bytes <n>', 'size of each JSON payload', positiveInt, 100)
@@ -125,6 +140,8 @@ export function registerBenchCommand(program: Command): void {
           sluiceNodeArgs: options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : [],
           sluiceEnv: { LOG_LEVEL: 'info' },
           storeWaitS: options.storeWait,
+          sinks: options.sink,
+          sinkWaitS: options.sinkWait,
           warmupS: Math.min(options.warmup, options.duration / 4),
           splitRoles,
           gateways: options.gateways,

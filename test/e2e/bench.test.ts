@@ -34,6 +34,30 @@ describe('sluice bench', () => {
     expect(report).toMatchObject({ faults: [], disconnects: 0, resent: 0, errors: 0, recoveryS: null });
   });
 
+  it('with --sink rabbitmq, forwards every acknowledged reading to a RabbitMQ of its own and reports it in the JSON', async () => {
+    const out = join(await tempDataDir('sluice-bench-sink-test-'), 'bench.json');
+    const { stdout, stderr } = await execFileAsync(
+      process.execPath,
+      [sluiceBin, 'bench', '--devices', '20', '--rate', '5', '--duration', '3', '--qos', '1', '--sink', 'rabbitmq', '--json', out, '--store-wait', '30', '--sink-wait', '60'],
+      { env: { ...process.env, KAFKA_BROKERS: kafkaBrokers }, timeout: 170_000 },
+    );
+    expect(stdout).toContain('forwarded/s (ingest/s)');
+    expect(stderr).toContain("[bench] closing the bench's rabbitmq server");
+    const report = JSON.parse(await readFile(out, 'utf8')) as { acked: number; lost: number; ingestPerSec: number; sinks: Record<string, unknown>[] };
+    expect(report.acked).toBe(300);
+    expect(report.lost).toBe(0);
+    expect(report.sinks).toHaveLength(1);
+    const [sink] = report.sinks as [{ sink: string; forwarded: number; distinct: number; duplicates: number; lost: number; perSec: number; latencyMs: { p50: unknown; p99: unknown }; drainS: unknown }];
+    expect(Object.keys(sink).sort()).toEqual(['distinct', 'drainS', 'duplicates', 'forwarded', 'latencyMs', 'lost', 'perSec', 'sink']);
+    // Every reading Kafka acknowledged reached RabbitMQ (at least once: a retried write may repeat some).
+    expect(sink).toMatchObject({ sink: 'rabbitmq', lost: 0, distinct: 300 });
+    expect(sink.forwarded).toBe(sink.distinct + sink.duplicates);
+    expect(sink.perSec).toBeGreaterThan(0);
+    expect(sink.latencyMs.p50).toBeTypeOf('number');
+    expect(sink.latencyMs.p99).toBeTypeOf('number');
+    expect(sink.drainS).toBeTypeOf('number');
+  }, 180_000);
+
   it('loses nothing when the gateway process is killed under load: devices reconnect, resend, and ingest recovers', async () => {
     const out = join(await tempDataDir('sluice-bench-fault-test-'), 'bench.json');
     // Gateway+bridge as its own process (as in production), so the kill hits only the MQTT edge; a 1 s
