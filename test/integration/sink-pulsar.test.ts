@@ -74,6 +74,17 @@ describe('pulsar sink against a private standalone Pulsar', () => {
     }
   }
 
+  // First, while the sink still batches: this broker's maxMessageSize (16 KiB) is below the producer's batch size
+  // (128 KiB), so it refuses whole batches. The sink turns batching off for good and fails the write, which the loop
+  // retries; the tests below then run without batching.
+  it("stops batching when the broker refuses a whole batch as too large, and delivers the write when it is retried", async () => {
+    const batch = records(400, 4);
+    await expect(sink.write(batch)).rejects.toMatchObject({ code: 'SINK_UNAVAILABLE', message: expect.stringMatching(/larger than its maxMessageSize \(16384 bytes\); retrying without batching/) });
+    expect(await sink.write(batch)).toEqual({ refused: [] });
+    const wanted = new Set(batch.map((record) => record.id));
+    await expect.poll(() => new Set(seen.filter((message) => wanted.has(message.id!)).map((message) => message.id)).size, { timeout: 60_000, interval: 200 }).toBe(wanted.size);
+  });
+
   it('delivers a batch from several devices once each, in order per device, body = the JSON, key = the device', async () => {
     const batch = records(300, 7);
     expect(await sink.write(batch)).toEqual({ refused: [] });

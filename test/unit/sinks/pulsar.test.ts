@@ -6,6 +6,7 @@ import { encodeReading, readingIdOf } from '../../../core/records.js';
 import {
   createPulsarSink,
   describeConnectFailure,
+  batchTooLarge,
   isPermanentSendError,
   parsePulsarTopic,
   producerFrame,
@@ -27,9 +28,9 @@ describe('pulsar topic and producer address', () => {
   });
 
   it.each([
-    ['http://127.0.0.1:8080', 'ws://127.0.0.1:8080/ws/v2/producer/persistent/public/default/p.telemetry?sendTimeoutMillis=28000'],
-    ['https://pulsar.example:8443/', 'wss://pulsar.example:8443/ws/v2/producer/persistent/public/default/p.telemetry?sendTimeoutMillis=28000'],
-    ['http://proxy/base', 'ws://proxy/base/ws/v2/producer/persistent/public/default/p.telemetry?sendTimeoutMillis=28000'],
+    ['http://127.0.0.1:8080', 'ws://127.0.0.1:8080/ws/v2/producer/persistent/public/default/p.telemetry?sendTimeoutMillis=28000&batchingEnabled=true&batchingMaxMessages=1000&batchingMaxPublishDelay=5'],
+    ['https://pulsar.example:8443/', 'wss://pulsar.example:8443/ws/v2/producer/persistent/public/default/p.telemetry?sendTimeoutMillis=28000&batchingEnabled=true&batchingMaxMessages=1000&batchingMaxPublishDelay=5'],
+    ['http://proxy/base', 'ws://proxy/base/ws/v2/producer/persistent/public/default/p.telemetry?sendTimeoutMillis=28000&batchingEnabled=true&batchingMaxMessages=1000&batchingMaxPublishDelay=5'],
   ])('maps %s onto the WebSocket producer API', (url, expected) => {
     expect(pulsarProducerUrl(url, 'persistent://public/default/p.telemetry', { sendTimeoutMs: 28_000 })).toBe(expected);
   });
@@ -86,5 +87,20 @@ describe('pulsar sink without a server', () => {
     await sink.close();
     const closed = await sink.write([record]).catch((error: unknown) => error);
     expect(isSluiceError(closed) && closed.code).toBe('CLOSED');
+  });
+});
+
+describe('batchTooLarge', () => {
+  it("tells a refused producer batch (the broker's maxMessageSize) from a message too large by itself", () => {
+    const batch = { result: 'send-error:8', errorMsg: 'org.apache.pulsar.client.api.PulsarClientException$InvalidMessageException: Message size 17136 is bigger than 16384 bytes' };
+    const single = { result: 'send-error:8', errorMsg: 'org.apache.pulsar.client.api.PulsarClientException$InvalidMessageException: The producer p sends a uncompressed message with 16484 bytes that exceeds 16384 bytes' };
+    expect(batchTooLarge(batch)).toBe(16384);
+    expect(isPermanentSendError(batch)).toBe(false);
+    expect(batchTooLarge(single)).toBeUndefined();
+    expect(isPermanentSendError(single)).toBe(true);
+  });
+
+  it('leaves batching out of the producer URL when asked', () => {
+    expect(pulsarProducerUrl('http://h:8080', 'persistent://a/b/c', { sendTimeoutMs: 1000, batching: false })).toBe('ws://h:8080/ws/v2/producer/persistent/a/b/c?sendTimeoutMillis=1000');
   });
 });
