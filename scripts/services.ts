@@ -6,6 +6,7 @@
  *   npx tsx scripts/services.ts up        stdout: KAFKA_BROKERS=… INFLUX_URL=…  (progress goes to stderr)
  *   npx tsx scripts/services.ts down [--wipe] [--only kafka,victoria-metrics]
  *   npx tsx scripts/services.ts status
+ *   npx tsx scripts/services.ts jars        resolves the Kafka and Pulsar jars with Maven (CI does it before the tests)
  *
  * Environment: SLUICE_CACHE_DIR (default ${XDG_CACHE_HOME:-~/.cache}/sluice), SLUICE_KAFKA_PORT (19092; the
  * KRaft controller takes the next port), SLUICE_INFLUX_PORT (18428), SLUICE_KAFKA_VERSION (4.1.1).
@@ -23,6 +24,7 @@ import { pathToFileURL } from 'node:url';
 import { ensureDebianTools } from './services/debian.js';
 import { logToStderr, type Log } from './services/helpers.js';
 import { ensureKafkaJars, kafkaSpec } from './services/kafka.js';
+import { pulsarJars } from './sinks/pulsar.js';
 import { assertPortsFree, ensureRunning, runningPid, stopService, withLock } from './services/process.js';
 import { endpoints, loadSettings, lockFile, SERVICE_NAMES, type ServiceName, type ServiceSpec, type Settings } from './services/settings.js';
 import { victoriaMetricsSpec } from './services/victoria-metrics.js';
@@ -101,7 +103,7 @@ function serviceSpecs(settings: Settings): ServiceSpec[] {
 // ---------------------------------------------------------------------------------------------------------
 // Command line
 
-const USAGE = `usage: npx tsx scripts/services.ts up | down [--wipe] [--only kafka,victoria-metrics] | status`;
+const USAGE = `usage: npx tsx scripts/services.ts up | down [--wipe] [--only kafka,victoria-metrics] | status | jars`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -115,6 +117,11 @@ async function main(argv: string[]): Promise<number> {
       const onlyIndex = rest.indexOf('--only');
       const only = onlyIndex >= 0 ? (rest[onlyIndex + 1] ?? '').split(',').filter(Boolean) : undefined;
       await servicesDown({ wipe: rest.includes('--wipe'), only });
+      return 0;
+    }
+    case 'jars': {
+      // The Pulsar jars (about 300 MB) would otherwise be fetched inside the first Pulsar test's start-up.
+      process.stdout.write(`${await kafkaJars()}\n${await pulsarJars((line) => logToStderr(line))}\n`);
       return 0;
     }
     case 'status': {

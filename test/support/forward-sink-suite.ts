@@ -107,7 +107,7 @@ export function describeForwardSink(suite: ForwardSinkSuite): void {
       clients = await Promise.all(
         devices.map((deviceId) => mqtt.connectAsync(`mqtt://127.0.0.1:${sluice.mqttPort}`, { username: deviceId, password: secrets[deviceId]!, clientId: deviceId, keepalive: 120, reconnectPeriod: 500 })),
       );
-    }, 300_000);
+    }, 600_000);
 
     afterAll(async () => {
       for (const client of clients) await client.endAsync(true).catch(() => undefined);
